@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto';
+import type { ChannelAdapter } from '../../src/core/channel.ts';
+import type { InboundMessage, Reporter } from '../../src/core/inbound.ts';
+
+/** A report filed through the web form or the public API, already validated by the HTTP route. */
+export interface WebReportInput {
+  trackingId: string;
+  text: string;
+  reporter?: Reporter | undefined;
+  anonim: boolean;
+  rahasia: boolean;
+  idempotencyKey?: string | undefined;
+}
+
+/**
+ * The web channel: its inbound side is `POST /api/v1/reports`; its outbound side is the status
+ * page, so `send` has nothing to deliver — the notify worker's thread record is what the status
+ * view shows.
+ */
+export type WebAdapter = Omit<ChannelAdapter<WebReportInput>, 'normalize'> & {
+  /** Never ignores: the HTTP route has validated the input already. */
+  normalize(input: WebReportInput, context: { now: Date }): InboundMessage;
+};
+
+export function createWebAdapter(): WebAdapter {
+  return {
+    id: 'web',
+    limits: { maxTextLength: 2_000 },
+    capabilities: { keywords: false },
+    normalize(input, { now }): InboundMessage {
+      // The Idempotency-Key is the provider id when there is one; hashed, because clients put
+      // anything in it, and it must fit a job id.
+      const externalId = input.idempotencyKey
+        ? `k${createHash('sha256').update(input.idempotencyKey).digest('base64url').slice(0, 32)}`
+        : `t${input.trackingId}`;
+      return {
+        channel: 'web',
+        account: 'api',
+        externalId,
+        dedupKey: `web_${input.trackingId}`,
+        text: input.text,
+        attachments: [],
+        receivedAt: now.toISOString(),
+        replyContext: {},
+        form: { trackingId: input.trackingId, reporter: input.reporter, anonim: input.anonim, rahasia: input.rahasia },
+      };
+    },
+    async send() {
+      return { status: 'stored' };
+    },
+  };
+}

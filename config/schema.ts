@@ -1,0 +1,96 @@
+import { z } from 'zod';
+
+/**
+ * The whole configuration of the gateway, in one schema.
+ *
+ * Every leaf is read from an environment variable named after its path: `queue.lockMs` is
+ * `LAPOR_QUEUE_LOCK_MS` (see `envName` in load.ts). A JSON file named by `LAPOR_CONFIG` may set the
+ * same fields; the environment wins. Nothing needs to be set for a local run: with no database or
+ * Redis URL the gateway starts its own under `dataDir` (src/local/services.ts).
+ *
+ * Each field carries a `.describe()` text: the README's configuration table is generated from it
+ * (`npm run config:table`), and a test checks that the README lists every variable.
+ */
+
+const bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
+
+const positiveInt = z.coerce.number().int().positive();
+
+export const ConfigSchema = z.strictObject({
+  env: z
+    .enum(['development', 'production', 'test'])
+    .default('development')
+    .describe('Run mode. `production` refuses generated keys and unsafe Redis settings.'),
+  host: z.string().min(1).default('127.0.0.1').describe('Address the HTTP server listens on (`0.0.0.0` in the container).'),
+  port: z.coerce.number().int().min(0).max(65535).default(3000).describe('HTTP port (`PORT` is also read).'),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+    .optional()
+    .describe('PostgreSQL URL (`DATABASE_URL` is also read). Unset: a local cluster under `dataDir/pg`.'),
+  redisUrl: z
+    .string()
+    .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
+    .optional()
+    .describe('Redis URL (`REDIS_URL` is also read). Unset: a local redis-server under `dataDir/redis`.'),
+  dataDir: z.string().min(1).default('./data').describe('Where local services and generated keys live.'),
+  dataKey: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, '32 bytes, base64')
+    .optional()
+    .describe('Key that encrypts personal data at rest and in queue jobs. Unset outside production: generated into `dataDir/keys.json`.'),
+  trackingKey: z
+    .string()
+    .regex(/^[A-Za-z0-9+/]{43}=$/, '32 bytes, base64')
+    .optional()
+    .describe('Key of the tracking-ID permutation. Never change it once reports exist. Unset outside production: generated like `dataKey`.'),
+  logLevel: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe('pino log level.'),
+  lang: z.enum(['id', 'en']).default('id').describe('Default language of citizen messages.'),
+  rulesFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('JSON file that tunes the verification rules (shape: config/rules.ts); unset: the defaults there.'),
+  shutdownTimeoutMs: positiveInt.default(15_000).describe('Hard deadline for a graceful shutdown.'),
+  redis: z
+    .strictObject({
+      fsync: z
+        .enum(['always', 'everysec'])
+        .default('always')
+        .describe('Least `appendfsync` accepted. `always` loses nothing acknowledged when Redis is killed; `everysec` may lose a second.'),
+      allowUnsafe: bool.default(false).describe('Run even when Redis has no AOF or may evict keys. Never in production.'),
+    })
+    .prefault({}),
+  queue: z
+    .strictObject({
+      prefix: z.string().min(1).default('{lapor}').describe('BullMQ key prefix. The braces are a Redis Cluster hash tag.'),
+      attempts: positiveInt.default(10).describe('Tries per job before it becomes a dead letter.'),
+      backoffMs: positiveInt.default(1_000).describe('First retry delay; doubles each try.'),
+      lockMs: positiveInt.default(30_000).describe('Job lock; a job whose worker died is retried after this.'),
+      maxStalled: positiveInt.default(5).describe('Times a job may be recovered from a dead worker before it fails.'),
+      keepCompletedHours: positiveInt.default(24).describe('How long completed jobs are kept (for inspection).'),
+      keepFailedDays: positiveInt.default(30).describe('How long dead letters are kept.'),
+      intakeConcurrency: positiveInt.default(32).describe('Inbound messages handled at once per process.'),
+      verifyConcurrency: positiveInt.default(8).describe('Reports verified at once per process.'),
+      notifyConcurrency: positiveInt.default(16).describe('Notifications sent at once per process and channel.'),
+    })
+    .prefault({}),
+  dedup: z
+    .strictObject({
+      webHours: positiveInt.default(24).describe('How long an `Idempotency-Key` is remembered.'),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      bodyLimitBytes: positiveInt.default(64 * 1024).describe('Largest request body accepted.'),
+      trustProxy: bool.default(false).describe('Trust `X-Forwarded-*` from a reverse proxy.'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `npm test`: type-check, then every test against real Redis and PostgreSQL, which the test harness
+# starts on free loopback ports (test/helpers/global-setup.ts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-services.sh
+[ -d node_modules ] || npm ci --no-audit --no-fund
+npx tsc --noEmit
+exec npx vitest run "$@"

@@ -1,0 +1,185 @@
+import { parseArgs } from 'node:util';
+import type { Logger } from 'pino';
+import { ConfigError, loadConfig, loadRules } from '../config/load.ts';
+import type { RulesConfig } from '../config/rules.ts';
+import type { Config } from '../config/schema.ts';
+import { WORKER_NAMES, startWorkers, type WorkerName } from '../workers/run.ts';
+import { CHANNEL_IDS } from './core/inbound.ts';
+import { listDeadLetters, replayDeadLetters } from './queue/dlq.ts';
+import { createLogger } from './log.ts';
+import { openRuntime, type Runtime } from './runtime.ts';
+import { MissingBinaryError } from './local/services.ts';
+import { UnsafeRedisError } from './queue/redis.ts';
+import { startHttp } from './http/server.ts';
+import { migrate } from './store/migrate.ts';
+
+const USAGE = {
+  main: `lapor — the LAPOR! intake gateway
+
+Usage: lapor <command> [options]
+
+Commands:
+  start                 every role in one process: API, workers, adapters
+  api                   the HTTP API only
+  worker <name>         one worker stage: ${WORKER_NAMES.join(', ')} (repeatable: worker intake verify)
+  adapter <channel>     one channel adapter: ${CHANNEL_IDS.join(', ')}
+  migrate               apply database migrations and exit
+  dlq list [queue]      list dead letters (jobs that failed for good)
+  dlq replay <queue> [jobId…|--all]
+                        put dead letters back in their queue
+
+Configuration comes from LAPOR_* environment variables (see README.md); nothing is needed locally.
+Run 'lapor <command> --help' for more.`,
+  start: `lapor start — API, every worker and every configured adapter in one process.
+With no LAPOR_DATABASE_URL / LAPOR_REDIS_URL it starts PostgreSQL and redis-server under LAPOR_DATA_DIR (./data).`,
+  api: `lapor api — serve the HTTP API (LAPOR_HOST:LAPOR_PORT). Scale out by starting more.`,
+  worker: `lapor worker <name…> — run worker stages (${WORKER_NAMES.join(', ')}). Scale out by starting more.`,
+  adapter: `lapor adapter <channel> — run one channel adapter (${CHANNEL_IDS.join(', ')}).`,
+  migrate: `lapor migrate — apply pending database migrations (also done by every role at start).`,
+  dlq: `lapor dlq list [queue] | lapor dlq replay <queue> [jobId…|--all] — inspect and replay dead letters.`,
+} as const;
+
+type Command = keyof typeof USAGE;
+
+export async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: false,
+    options: { help: { type: 'boolean', short: 'h' }, all: { type: 'boolean' } },
+  });
+  const [command, ...rest] = positionals;
+  if (!command || !(command in USAGE) || command === 'main') {
+    process.stdout.write(`${USAGE.main}\n`);
+    return command && !values.help ? 64 : 0;
+  }
+  const name = command as Exclude<Command, 'main'>;
+  if (values.help) {
+    process.stdout.write(`${USAGE[name]}\n`);
+    return 0;
+  }
+
+  let config: Config;
+  let rules: RulesConfig;
+  try {
+    config = loadConfig();
+    rules = loadRules(config);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger({ level: config.logLevel, base: { role: name } });
+
+  try {
+    switch (name) {
+      case 'migrate':
+        return await runMigrate(config, log, rules);
+      case 'dlq':
+        return await runDlq(config, log, rules, rest, Boolean(values.all));
+      case 'start':
+        return await serve(config, log, rules, { http: true, workers: [...WORKER_NAMES] });
+      case 'api':
+        return await serve(config, log, rules, { http: true, workers: [] });
+      case 'worker': {
+        const unknown = rest.filter((w) => !(WORKER_NAMES as readonly string[]).includes(w));
+        if (!rest.length || unknown.length) {
+          process.stderr.write(`unknown worker ${unknown.join(', ') || '(none given)'}; one of: ${WORKER_NAMES.join(', ')}\n`);
+          return 64;
+        }
+        return await serve(config, log, rules, { http: false, workers: rest as WorkerName[] });
+      }
+      case 'adapter': {
+        const channel = rest[0];
+        if (!channel || !(CHANNEL_IDS as readonly string[]).includes(channel)) {
+          process.stderr.write(`unknown channel ${channel ?? '(none given)'}; one of: ${CHANNEL_IDS.join(', ')}\n`);
+          return 64;
+        }
+        // The web channel's inbound side is the API; pull channels (SMPP, IMAP…) arrive with their issues.
+        if (channel === 'web') return await serve(config, log, rules, { http: true, workers: [] });
+        process.stderr.write(`the ${channel} adapter is not built yet\n`);
+        return 69;
+      }
+    }
+  } catch (err) {
+    if (err instanceof UnsafeRedisError || err instanceof MissingBinaryError) {
+      log.fatal({ err: { message: err.message, code: err.code } }, 'cannot start');
+      process.stderr.write(`${err.message}\n`);
+      return 78;
+    }
+    log.fatal({ err }, 'cannot start');
+    return 1;
+  }
+}
+
+async function runMigrate(config: Config, log: Logger, rules: RulesConfig): Promise<number> {
+  if (config.databaseUrl) {
+    await migrate(config.databaseUrl, log);
+    return 0;
+  }
+  const runtime = await openRuntime(config, log, { rules });
+  await runtime.close();
+  return 0;
+}
+
+async function runDlq(config: Config, log: Logger, rules: RulesConfig, args: string[], all: boolean): Promise<number> {
+  const runtime = await openRuntime(config, log, { migrate: false, rules });
+  try {
+    const [action, queue, ...ids] = args;
+    if (action === 'list') {
+      const letters = await listDeadLetters(runtime.queues, queue);
+      process.stdout.write(letters.length ? `${letters.map((l) => `${l.queue}\t${l.id}\t${l.failedAt}\t${l.attempts}\t${l.reason}`).join('\n')}\n` : 'no dead letters\n');
+      return 0;
+    }
+    if (action === 'replay' && queue && (all || ids.length)) {
+      const replayed = await replayDeadLetters(runtime.queues, queue, all ? 'all' : ids);
+      process.stdout.write(`replayed ${replayed} job(s) in ${queue}\n`);
+      return 0;
+    }
+    process.stderr.write(`${USAGE.dlq}\n`);
+    return 64;
+  } finally {
+    await runtime.close();
+  }
+}
+
+/** Runs until SIGTERM/SIGINT, then stops taking work, finishes what is in flight, and exits. */
+async function serve(config: Config, log: Logger, rules: RulesConfig, roles: { http: boolean; workers: WorkerName[] }): Promise<number> {
+  const runtime: Runtime = await openRuntime(config, log, { rules });
+  const stops: (() => Promise<void>)[] = [() => runtime.close()];
+  const workers = roles.workers.length ? await startWorkers(runtime, roles.workers, runtime.connectWorker) : undefined;
+  if (workers) stops.push(() => workers.close());
+  if (roles.http) {
+    const http = await startHttp(runtime);
+    stops.push(() => http.close());
+  }
+  log.info({ roles }, 'lapor gateway running');
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log.info({ signal }, 'shutting down');
+  const deadline = setTimeout(() => {
+    log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
+    process.exit(1);
+  }, config.shutdownTimeoutMs);
+  deadline.unref();
+  // Reverse order of start-up: stop accepting HTTP, finish in-flight jobs, then close the stores.
+  for (const stop of stops.reverse()) await stop();
+  clearTimeout(deadline);
+  log.info('stopped');
+  return 0;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,53 @@
+import type { ChannelId, InboundMessage } from './inbound.ts';
+
+/** What a channel can carry, so templates and splitting fit it. */
+export interface ChannelLimits {
+  /** Longest text one notification may have on this channel (SMS: segments × per-segment length). */
+  maxTextLength: number;
+}
+
+export interface ChannelCapabilities {
+  /**
+   * Whether citizens type commands here (CEK, BALAS, PUAS…). The web form is structured and does not;
+   * conversational channels go through the one keyword parser (src/core/keywords.ts).
+   */
+  keywords: boolean;
+}
+
+/** One message to a citizen, already rendered in their language. */
+export interface OutboundMessage {
+  trackingId: string | undefined;
+  /** Stable id of this notification, for the provider's own idempotency where it has one. */
+  key: string;
+  text: string;
+  /** The citizen's address on the channel (decrypted only for the send). */
+  to: string | undefined;
+  replyContext: Record<string, string>;
+}
+
+export interface SendResult {
+  /** `sent`: handed to the provider; `stored`: the channel is the status page itself. */
+  status: 'sent' | 'stored';
+  transportId?: string;
+}
+
+/** Normalizers say why they dropped something, so the adapter can log it and answer its provider. */
+export interface Ignored {
+  ignored: true;
+  reason: string;
+}
+
+/**
+ * The contract every channel implements (adapters/<channel>/index.ts). `normalize` is pure; `send`
+ * rejects only with a `SendError`.
+ */
+export interface ChannelAdapter<Raw = unknown> {
+  readonly id: ChannelId;
+  readonly limits: ChannelLimits;
+  readonly capabilities: ChannelCapabilities;
+  normalize(raw: Raw, context: { now: Date }): InboundMessage | Ignored;
+  send(message: OutboundMessage): Promise<SendResult>;
+  /** Pull-based channels (SMPP binds, mailboxes) connect here; push-based ones need nothing. */
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+}

@@ -1,0 +1,43 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { INBOUND_QUEUE } from '../../queue/names.ts';
+import type { HttpDeps } from '../app.ts';
+
+/** /healthz: the process answers. /readyz: it can do its job — stores reachable, someone consuming. */
+export function healthRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+    app.get('/readyz', { schema: { hide: true } }, async (_req, reply) => {
+      const checks = await Promise.all([
+        check('postgres', async () => void (await deps.db.query('SELECT 1'))),
+        check('redis', async () => void (await deps.producer.ping())),
+        // Workers have been seen to stop consuming after a Redis restart (bullmq#2964): readiness
+        // must notice that nobody takes inbound jobs, not just that Redis answers.
+        check('intake_workers', async () => {
+          const count = await deps.queues.get(INBOUND_QUEUE)!.getWorkersCount();
+          if (count === 0) throw new Error('no worker consumes the inbound queue');
+        }),
+      ]);
+      const ready = checks.every((c) => c.ok);
+      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
+    });
+
+    app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
+      const body = await deps.metrics.registry.metrics();
+      return reply.type(deps.metrics.registry.contentType).send(body);
+    });
+  };
+}
+
+async function check(name: string, probe: () => Promise<void>): Promise<{ name: string; ok: boolean; error?: string }> {
+  try {
+    await withTimeout(probe(), 2_000);
+    return { name, ok: true };
+  } catch (err) {
+    return { name, ok: false, error: (err as Error).message };
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([promise, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms).unref())]);
+}

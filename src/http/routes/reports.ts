@@ -1,0 +1,144 @@
+import { createHash } from 'node:crypto';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { ReporterSchema } from '../../core/inbound.ts';
+import { STATUS_LABELS, STATUSES, colourOf } from '../../core/report.ts';
+import { parseTrackingId } from '../../core/tracking-id.ts';
+import { createWebAdapter, type WebReportInput } from '../../../adapters/web/index.ts';
+import { EnqueueUnavailableError } from '../../queue/queues.ts';
+import * as store from '../../store/reports.ts';
+import { httpError, type HttpDeps } from '../app.ts';
+import { PublicViewSchema, publicView } from './public-view.ts';
+
+const CreateReportBody = z.strictObject({
+  text: z.string().trim().min(1, 'write what happened, where and when').max(10_000),
+  reporter: ReporterSchema.optional(),
+  anonim: z.boolean().default(false),
+  rahasia: z.boolean().default(false),
+});
+
+const CreatedReport = z.object({
+  trackingId: z.string(),
+  status: z.enum(STATUSES),
+  statusLabel: z.string(),
+  colour: z.enum(['merah', 'kuning', 'hijau']),
+});
+
+const ErrorBody = z.object({ error: z.string(), message: z.string(), hint: z.string().optional() });
+
+const IdempotencyKey = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
+
+export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
+  const { config, db, queues, codec, producer, metrics } = deps;
+  // The web adapter's normalizer is pure; the route is its inbound side.
+  const web = createWebAdapter();
+  const idemTtlSeconds = config.dedup.webHours * 3600;
+
+  return async (app) => {
+    app.post(
+      '/reports',
+      {
+        schema: {
+          summary: 'File a report',
+          description: 'Returns the tracking ID at once. Send an Idempotency-Key to retry safely.',
+          headers: z.object({ 'idempotency-key': IdempotencyKey.optional() }),
+          body: CreateReportBody,
+          response: { 201: CreatedReport, 400: ErrorBody, 413: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+        },
+      },
+      async (req, reply) => {
+        const body = req.body;
+        const key = req.headers['idempotency-key'];
+        const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22);
+        const idemRedisKey = key
+          ? `${config.queue.prefix}:idem:web:${createHash('sha256').update(key).digest('base64url')}`
+          : undefined;
+
+        let trackingId: string | undefined;
+        try {
+          if (idemRedisKey) trackingId = await claimedTrackingId(idemRedisKey, fingerprint);
+          if (!trackingId) {
+            const candidate = codec.fromSequence(await store.nextReportSeq(db));
+            if (idemRedisKey) {
+              const won = await producer.set(idemRedisKey, `${candidate}:${fingerprint}`, 'EX', idemTtlSeconds, 'NX');
+              // Lost a race with a concurrent retry of the same request: answer with its ID.
+              trackingId = won ? candidate : await claimedTrackingId(idemRedisKey, fingerprint);
+            } else {
+              trackingId = candidate;
+            }
+          }
+        } catch (err) {
+          if ((err as { statusCode?: number }).statusCode) throw err;
+          throw new EnqueueUnavailableError(err);
+        }
+        if (!trackingId) throw new EnqueueUnavailableError(new Error('idempotency key vanished'));
+
+        const input: WebReportInput = { trackingId, text: body.text, reporter: body.reporter, anonim: body.anonim, rahasia: body.rahasia, idempotencyKey: key };
+        const result = await queues.enqueueInbound(web.normalize(input, { now: new Date() }), idemTtlSeconds * 1000);
+        metrics.inboundAccepted.inc({ channel: 'web', result: result.status });
+        if (result.status === 'duplicate') reply.header('idempotent-replayed', 'true');
+        return reply.status(201).send({
+          trackingId,
+          status: 'belum_terverifikasi',
+          statusLabel: STATUS_LABELS.belum_terverifikasi[config.lang],
+          colour: colourOf('belum_terverifikasi'),
+        });
+      },
+    );
+
+    /** The tracking ID an earlier request with this key got; 422 when the body differs. */
+    async function claimedTrackingId(redisKey: string, fingerprint: string): Promise<string | undefined> {
+      const stored = await producer.get(redisKey);
+      if (!stored) return undefined;
+      const [id, storedFingerprint] = stored.split(':');
+      if (storedFingerprint !== fingerprint) {
+        throw httpError(422, 'idempotency_key_reused', 'This Idempotency-Key was used for a different report.');
+      }
+      return id;
+    }
+
+    app.get(
+      '/reports/:trackingId',
+      {
+        schema: {
+          summary: 'Status of a report',
+          description: 'Public view; redacted for anonim and rahasia reports.',
+          params: z.object({ trackingId: z.string().max(40) }),
+          querystring: z.object({ lang: z.enum(['id', 'en']).optional() }),
+          response: { 200: PublicViewSchema, 400: ErrorBody, 404: ErrorBody },
+        },
+      },
+      async (req, reply) => {
+        const lang = req.query.lang ?? config.lang;
+        const parsed = parseTrackingId(req.params.trackingId);
+        if (!parsed.ok) {
+          const hint =
+            parsed.reason === 'check_digit'
+              ? 'The last digit does not match: the number was probably mistyped. Check all 10 digits.'
+              : 'A tracking ID has 10 digits, for example 5723181068.';
+          return reply.status(400).send({ error: parsed.reason === 'check_digit' ? 'mistyped_tracking_id' : 'invalid_tracking_id', message: 'Not a valid tracking ID.', hint });
+        }
+        const report = await store.findReport(db, parsed.id);
+        if (report) return reply.send(await publicView(db, report, lang));
+        // Filed a moment ago and still in the queue: the citizen already holds this ID.
+        const pending = await queues.inbound.getJob(`web_${parsed.id}`).catch(() => undefined);
+        if (pending && !(await pending.isFailed())) {
+          return reply.send({
+            trackingId: parsed.id,
+            status: 'belum_terverifikasi',
+            statusLabel: STATUS_LABELS.belum_terverifikasi[lang],
+            colour: colourOf('belum_terverifikasi'),
+            pending: true,
+            timeline: [],
+            notifications: [],
+          });
+        }
+        return reply.status(404).send({ error: 'unknown_tracking_id', message: 'No report has this tracking ID.' });
+      },
+    );
+  };
+}

@@ -1,0 +1,47 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Queues } from './queue/queues.ts';
+
+/** One registry per process, so tests running several apps do not share counters. */
+export function createMetrics(queues: Queues) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'lapor_' });
+
+  const inboundAccepted = new Counter({
+    name: 'lapor_inbound_accepted_total',
+    help: 'Inbound messages stored in the queue, by channel and result (queued, duplicate).',
+    labelNames: ['channel', 'result'] as const,
+    registers: [registry],
+  });
+  const inboundRejected = new Counter({
+    name: 'lapor_inbound_rejected_total',
+    help: 'Inbound messages refused at the edge, by channel and reason.',
+    labelNames: ['channel', 'reason'] as const,
+    registers: [registry],
+  });
+  const httpDuration = new Histogram({
+    name: 'lapor_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status code.',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'lapor_queue_jobs',
+    help: 'Jobs per queue and state (waiting, active, delayed, failed = dead letters).',
+    labelNames: ['queue', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      await Promise.all(
+        queues.all().map(async (queue) => {
+          const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
+          for (const [state, count] of Object.entries(counts)) this.set({ queue: queue.name, state }, count);
+        }),
+      ).catch(() => undefined);
+    },
+  });
+
+  return { registry, inboundAccepted, inboundRejected, httpDuration };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

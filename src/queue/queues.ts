@@ -1,0 +1,125 @@
+import { Queue, type JobsOptions, type WorkerOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../../config/schema.ts';
+import type { DataKeys } from '../core/crypto.ts';
+import { CHANNEL_IDS, type ChannelId, type InboundMessage } from '../core/inbound.ts';
+import { EffectSchema, type Effect, type InboundJob, type NotifyJobInput, type VerifyJob } from './jobs.ts';
+import { INBOUND_QUEUE, VERIFY_QUEUE, notifyQueueName } from './names.ts';
+
+/** Raised when Redis cannot take a job right now: adapters answer "try again later". */
+export class EnqueueUnavailableError extends Error {
+  readonly code = 'LAPOR_ENQUEUE_UNAVAILABLE';
+  constructor(cause: unknown) {
+    super('the queue is unavailable, try again later', { cause });
+    this.name = 'EnqueueUnavailableError';
+  }
+}
+
+export type EnqueueResult = { status: 'queued' } | { status: 'duplicate' };
+
+/**
+ * Job options set on purpose: BullMQ's defaults (one attempt, keep every job forever) lose a job on
+ * the first database blip and grow Redis without bound.
+ */
+export function jobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.queue.attempts,
+    backoff: { type: 'exponential', delay: config.queue.backoffMs },
+    removeOnComplete: { age: config.queue.keepCompletedHours * 3600 },
+    removeOnFail: { age: config.queue.keepFailedDays * 86_400 },
+  };
+}
+
+export function workerOptions(config: Config, connection: Redis, concurrency: number): WorkerOptions {
+  return {
+    connection,
+    prefix: config.queue.prefix,
+    concurrency,
+    lockDuration: config.queue.lockMs,
+    stalledInterval: Math.max(1_000, Math.floor(config.queue.lockMs / 2)),
+    maxStalledCount: config.queue.maxStalled,
+    autorun: false,
+  };
+}
+
+/** The producer side of every queue, on one fail-fast connection. */
+export class Queues {
+  readonly inbound: Queue<InboundJob>;
+  readonly verify: Queue<VerifyJob>;
+  readonly notify: ReadonlyMap<ChannelId, Queue<NotifyJobInput>>;
+  private readonly byName = new Map<string, Queue>();
+
+  constructor(
+    readonly config: Config,
+    readonly redis: Redis,
+    private readonly keys: DataKeys,
+    private readonly log: Logger,
+  ) {
+    const options = { connection: redis, prefix: config.queue.prefix, defaultJobOptions: jobOptions(config) };
+    this.inbound = this.track(new Queue<InboundJob>(INBOUND_QUEUE, options));
+    this.verify = this.track(new Queue<VerifyJob>(VERIFY_QUEUE, options));
+    this.notify = new Map(CHANNEL_IDS.map((c) => [c, this.track(new Queue<NotifyJobInput>(notifyQueueName(c), options))]));
+  }
+
+  private track<Q extends Queue>(queue: Q): Q {
+    queue.on('error', (err) => this.log.warn({ err, queue: queue.name }, 'queue error'));
+    this.byName.set(queue.name, queue);
+    return queue;
+  }
+
+  all(): Queue[] {
+    return [...this.byName.values()];
+  }
+
+  get(name: string): Queue | undefined {
+    return this.byName.get(name);
+  }
+
+  private dedupKey(key: string): string {
+    return `${this.config.queue.prefix}:dedup:${key}`;
+  }
+
+  /**
+   * Stores one inbound message durably, once. Returns only after Redis has the job (and, with
+   * `appendfsync always`, has it on disk), so the adapter may then acknowledge its upstream.
+   *
+   * The job id is the dedup key, which catches a redelivery while the job is kept; the dedup key in
+   * Redis covers the provider's whole redelivery window; the PostgreSQL receipt behind both covers
+   * anything older. The key is set after the add, so a crash between the two can only cause an
+   * extra (harmless) check, never a lost message.
+   */
+  async enqueueInbound(message: InboundMessage, windowMs: number): Promise<EnqueueResult> {
+    try {
+      if ((await this.redis.exists(this.dedupKey(message.dedupKey))) === 1) return { status: 'duplicate' };
+      const sealed = this.keys.seal('queue', message);
+      await this.inbound.add('message', { channel: message.channel, dedupKey: message.dedupKey, sealed }, { jobId: message.dedupKey });
+      await this.redis.set(this.dedupKey(message.dedupKey), '1', 'PX', windowMs);
+      return { status: 'queued' };
+    } catch (err) {
+      throw new EnqueueUnavailableError(err);
+    }
+  }
+
+  /** Adds the jobs a committed transaction asked for. Job ids make a repeat harmless. */
+  async addEffects(effects: readonly Effect[]): Promise<void> {
+    for (const raw of effects) {
+      const effect = EffectSchema.parse(raw);
+      const queue = this.byName.get(effect.queue);
+      if (!queue) throw new Error(`effect for unknown queue ${effect.queue}`);
+      await queue.add(effect.name, effect.data, { jobId: effect.jobId });
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.all().map((q) => q.close()));
+  }
+}
+
+export function notifyEffect(channel: ChannelId, job: NotifyJobInput): Effect {
+  return { queue: notifyQueueName(channel), name: job.kind, jobId: job.notifyKey, data: { ...job } };
+}
+
+export function verifyEffect(trackingId: string): Effect {
+  return { queue: VERIFY_QUEUE, name: 'verify', jobId: `v_${trackingId}`, data: { trackingId } };
+}

@@ -1,0 +1,100 @@
+import { join, resolve } from 'node:path';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { loadRules } from '../config/load.ts';
+import type { RulesConfig } from '../config/rules.ts';
+import type { Config } from '../config/schema.ts';
+import type { WorkerDeps } from '../workers/deps.ts';
+import { DataKeys } from './core/crypto.ts';
+import { TrackingIdCodec } from './core/tracking-id.ts';
+import { loadKeys } from './local/keys.ts';
+import { startLocalPostgres, startLocalRedis, type LocalService } from './local/services.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { Queues } from './queue/queues.ts';
+import { checkRedisDurability, createRedis, waitForRedis } from './queue/redis.ts';
+import { createAdapters } from './registry.ts';
+import { createDb } from './store/db.ts';
+import { migrate } from './store/migrate.ts';
+
+/**
+ * The composition root shared by every role: resolves the stores (starting local ones when none
+ * is configured), checks them, and builds what workers and the HTTP API are given. `close()` undoes
+ * it in reverse order.
+ */
+export interface Runtime extends WorkerDeps {
+  producer: Redis;
+  metrics: Metrics;
+  /** A new blocking connection, for each BullMQ worker. */
+  connectWorker(): Redis;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  /** Run migrations (every role does at start; `lapor migrate` does only that). */
+  migrate?: boolean;
+  rules?: RulesConfig;
+}
+
+export async function openRuntime(config: Config, log: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
+  const closers: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const closer of closers.reverse()) await closer().catch((err: unknown) => log.warn({ err }, 'error while closing'));
+  };
+  try {
+    const local = await localServices(config, log, closers);
+    const keys = loadKeys(config);
+    if (keys.file) log.warn({ file: keys.file }, 'using generated keys: set LAPOR_DATA_KEY and LAPOR_TRACKING_KEY in production');
+
+    const databaseUrl = config.databaseUrl ?? local.databaseUrl!;
+    if (options.migrate !== false) await migrate(databaseUrl, log);
+    const db = createDb(databaseUrl, log, { max: 20 });
+    closers.push(() => db.end());
+
+    const redisUrl = config.redisUrl ?? local.redisUrl!;
+    const producer = createRedis(redisUrl, 'producer', log);
+    closers.push(async () => void (await producer.quit().catch(() => producer.disconnect())));
+    await waitForRedis(producer);
+    await checkRedisDurability(producer, config.redis, log);
+
+    const dataKeys = new DataKeys(keys.dataKey);
+    const queues = new Queues(config, producer, dataKeys, log);
+    closers.push(() => queues.close());
+
+    return {
+      config,
+      rules: options.rules ?? loadRules(config),
+      db,
+      queues,
+      keys: dataKeys,
+      codec: new TrackingIdCodec(keys.trackingKey),
+      adapters: createAdapters(),
+      log,
+      producer,
+      metrics: createMetrics(queues),
+      connectWorker: () => createRedis(redisUrl, 'worker', log),
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+async function localServices(config: Config, log: Logger, closers: (() => Promise<void>)[]) {
+  const dataDir = resolve(config.dataDir);
+  const started: { databaseUrl?: string; redisUrl?: string } = {};
+  let redis: LocalService | undefined;
+  let postgres: LocalService | undefined;
+  if (!config.redisUrl) {
+    redis = await startLocalRedis({ dir: join(dataDir, 'redis'), fsync: config.redis.fsync, log });
+    closers.push(() => redis!.stop());
+    started.redisUrl = redis.url;
+  }
+  if (!config.databaseUrl) {
+    postgres = await startLocalPostgres({ dir: join(dataDir, 'pg'), log });
+    closers.push(() => postgres!.stop());
+    started.databaseUrl = postgres.url;
+  }
+  if (redis || postgres) log.info({ redis: redis?.url, postgres: postgres?.url, dataDir }, 'started local services');
+  return started;
+}

@@ -1,0 +1,31 @@
+import { fileURLToPath } from 'node:url';
+import { runner } from 'node-pg-migrate';
+import type { Logger } from 'pino';
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
+
+/**
+ * Applies every pending migration. node-pg-migrate takes an advisory lock, so several processes
+ * starting at once (a scaled-out deployment) apply each migration exactly once.
+ */
+export async function migrate(databaseUrl: string, log: Logger): Promise<string[]> {
+  const applied = await runner({
+    databaseUrl,
+    dir: MIGRATIONS_DIR,
+    direction: 'up',
+    migrationsTable: 'schema_migrations',
+    count: Infinity,
+    singleTransaction: true,
+    checkOrder: true,
+    log: (message: string) => log.debug({ migration: message }, 'migration'),
+    logger: {
+      debug: () => undefined,
+      info: (message: string) => log.debug({ migration: message }, 'migration'),
+      warn: (message: string) => log.warn({ migration: message }, 'migration'),
+      error: (message: string) => log.error({ migration: message }, 'migration'),
+    },
+  });
+  const names = applied.map((m) => m.name);
+  if (names.length) log.info({ migrations: names }, 'migrations applied');
+  return names;
+}

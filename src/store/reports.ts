@@ -1,0 +1,268 @@
+import type { InboundMessage } from '../core/inbound.ts';
+import type { ReportEvent, ReportKind, ReportStatus, ReportWeight } from '../core/report.ts';
+import type { Db, Tx } from './db.ts';
+
+/**
+ * The report repository: plain SQL, one function per thing the pipeline does. Functions taking a
+ * `Tx` are meant to run inside `withTransaction`, so a job's writes land together or not at all.
+ */
+
+type Queryable = Db | Tx;
+
+export interface ReportRow {
+  seq: string;
+  trackingId: string;
+  channel: string;
+  kind: ReportKind;
+  weight: ReportWeight | null;
+  status: ReportStatus;
+  anonim: boolean;
+  rahasia: boolean;
+  agencySlug: string | null;
+  agencyName: string | null;
+  text: string;
+  lang: 'id' | 'en';
+  reporterId: string | null;
+  contactHash: string | null;
+  verification: unknown;
+  receivedAt: Date;
+}
+
+const REPORT_COLUMNS = `r.seq::text, r.tracking_id AS "trackingId", r.channel, r.kind, r.weight, r.status, r.anonim,
+  r.rahasia, r.agency_slug AS "agencySlug", a.name AS "agencyName", r.text, r.lang,
+  r.reporter_id::text AS "reporterId", r.contact_hash AS "contactHash", r.verification,
+  r.received_at AS "receivedAt"`;
+
+export async function nextReportSeq(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ seq: string }>(`SELECT nextval('report_seq')::text AS seq`);
+  return Number(rows[0]!.seq);
+}
+
+/**
+ * Claims an inbound message. Returns false when the message was already recorded — a replayed job
+ * or a redelivery past the Redis dedup window — so the caller does nothing twice.
+ */
+export async function claimInbound(
+  tx: Tx,
+  message: Pick<InboundMessage, 'channel' | 'externalId' | 'dedupKey' | 'receivedAt'>,
+  outcome: string,
+): Promise<boolean> {
+  const { rowCount } = await tx.query(
+    `INSERT INTO inbound_receipts (channel, external_id, dedup_key, outcome, received_at)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+    [message.channel, message.externalId, message.dedupKey, outcome, message.receivedAt],
+  );
+  return rowCount === 1;
+}
+
+export async function linkInbound(tx: Tx, channel: string, externalId: string, reportSeq: number | string): Promise<void> {
+  await tx.query(`UPDATE inbound_receipts SET report_seq = $3 WHERE channel = $1 AND external_id = $2`, [
+    channel,
+    externalId,
+    reportSeq,
+  ]);
+}
+
+/** The report an inbound message created or touched, for a replayed job that must redo its side effects. */
+export async function findByInbound(db: Queryable, channel: string, externalId: string): Promise<ReportRow | undefined> {
+  const { rows } = await db.query<ReportRow>(
+    `SELECT ${REPORT_COLUMNS} FROM inbound_receipts i JOIN reports r ON r.seq = i.report_seq
+     LEFT JOIN agencies a ON a.slug = r.agency_slug WHERE i.channel = $1 AND i.external_id = $2`,
+    [channel, externalId],
+  );
+  return rows[0];
+}
+
+export async function insertReporter(tx: Tx, contactHash: string | null, sealed: string): Promise<string> {
+  const { rows } = await tx.query<{ id: string }>(
+    `INSERT INTO reporters (contact_hash, sealed) VALUES ($1, $2) RETURNING id::text`,
+    [contactHash, sealed],
+  );
+  return rows[0]!.id;
+}
+
+export interface NewReport {
+  seq: number;
+  trackingId: string;
+  channel: string;
+  text: string;
+  lang: 'id' | 'en';
+  anonim: boolean;
+  rahasia: boolean;
+  reporterId: string | null;
+  contactHash: string | null;
+  receivedAt: string;
+}
+
+export async function insertReport(tx: Tx, report: NewReport): Promise<void> {
+  await tx.query(
+    `INSERT INTO reports (seq, tracking_id, channel, text, lang, anonim, rahasia, reporter_id, contact_hash, received_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [
+      report.seq,
+      report.trackingId,
+      report.channel,
+      report.text,
+      report.lang,
+      report.anonim,
+      report.rahasia,
+      report.reporterId,
+      report.contactHash,
+      report.receivedAt,
+    ],
+  );
+}
+
+export async function findReport(db: Queryable, trackingId: string): Promise<ReportRow | undefined> {
+  const { rows } = await db.query<ReportRow>(
+    `SELECT ${REPORT_COLUMNS} FROM reports r LEFT JOIN agencies a ON a.slug = r.agency_slug WHERE r.tracking_id = $1`,
+    [trackingId],
+  );
+  return rows[0];
+}
+
+/** Row-locks the report for a status change inside a transaction. */
+export async function lockReport(tx: Tx, trackingId: string): Promise<ReportRow | undefined> {
+  const { rows } = await tx.query<ReportRow>(
+    `SELECT ${REPORT_COLUMNS} FROM reports r LEFT JOIN agencies a ON a.slug = r.agency_slug
+     WHERE r.tracking_id = $1 FOR UPDATE OF r`,
+    [trackingId],
+  );
+  return rows[0];
+}
+
+export interface ReportUpdate {
+  status?: ReportStatus;
+  kind?: ReportKind;
+  weight?: ReportWeight | null;
+  agencySlug?: string | null;
+  rahasia?: boolean;
+  anonim?: boolean;
+  verification?: unknown;
+}
+
+export async function updateReport(tx: Tx, seq: string, update: ReportUpdate): Promise<void> {
+  const columns: Record<keyof ReportUpdate, string> = {
+    status: 'status',
+    kind: 'kind',
+    weight: 'weight',
+    agencySlug: 'agency_slug',
+    rahasia: 'rahasia',
+    anonim: 'anonim',
+    verification: 'verification',
+  };
+  const sets: string[] = [];
+  const values: unknown[] = [seq];
+  for (const [key, column] of Object.entries(columns) as [keyof ReportUpdate, string][]) {
+    if (update[key] === undefined) continue;
+    values.push(key === 'verification' ? JSON.stringify(update[key]) : update[key]);
+    sets.push(`${column} = $${values.length}`);
+  }
+  if (!sets.length) return;
+  await tx.query(`UPDATE reports SET ${sets.join(', ')}, updated_at = now() WHERE seq = $1`, values);
+}
+
+export async function appendEvent(tx: Queryable, seq: string | number, event: Omit<ReportEvent, 'at'> & { at?: Date }): Promise<void> {
+  await tx.query(
+    `INSERT INTO report_events (report_seq, at, actor, type, from_status, to_status, reason, data)
+     VALUES ($1, COALESCE($2, now()), $3, $4, $5, $6, $7, $8)`,
+    [
+      seq,
+      event.at ?? null,
+      event.actor,
+      event.type,
+      event.fromStatus ?? null,
+      event.toStatus ?? null,
+      event.reason ?? null,
+      JSON.stringify(event.data ?? {}),
+    ],
+  );
+}
+
+export async function listEvents(db: Queryable, seq: string): Promise<ReportEvent[]> {
+  const { rows } = await db.query<ReportEvent>(
+    `SELECT type, actor, at, from_status AS "fromStatus", to_status AS "toStatus", reason, data
+     FROM report_events WHERE report_seq = $1 ORDER BY id`,
+    [seq],
+  );
+  return rows;
+}
+
+export interface ThreadMessage {
+  id: string;
+  direction: 'in' | 'out';
+  channel: string;
+  kind: string | null;
+  sealedText: string;
+  status: string;
+  transportId: string | null;
+  createdAt: Date;
+}
+
+export async function insertInboundMessage(
+  tx: Tx,
+  seq: string | number,
+  message: Pick<InboundMessage, 'channel' | 'account' | 'externalId'>,
+  sealedText: string,
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO messages (report_seq, direction, channel, account, external_id, sealed_text, status)
+     VALUES ($1, 'in', $2, $3, $4, $5, 'received')`,
+    [seq, message.channel, message.account, message.externalId, sealedText],
+  );
+}
+
+/**
+ * Records a notification before it is sent. Returns the existing row when this notification was
+ * recorded already (a replayed job), so the notify worker can tell whether it still has to send.
+ */
+export async function claimOutbound(
+  db: Queryable,
+  input: { seq: string | null; channel: string; notifyKey: string; kind: string; sealedText: string },
+): Promise<{ id: string; status: string }> {
+  const { rows } = await db.query<{ id: string; status: string }>(
+    `WITH inserted AS (
+       INSERT INTO messages (report_seq, direction, channel, notify_key, kind, sealed_text, status)
+       VALUES ($1, 'out', $2, $3, $4, $5, 'queued') ON CONFLICT (notify_key) DO NOTHING
+       RETURNING id::text, status)
+     SELECT * FROM inserted UNION ALL SELECT id::text, status FROM messages WHERE notify_key = $3 LIMIT 1`,
+    [input.seq, input.channel, input.notifyKey, input.kind, input.sealedText],
+  );
+  return rows[0]!;
+}
+
+export async function markOutbound(
+  db: Queryable,
+  id: string,
+  update: { status: 'sent' | 'stored' | 'failed' | 'delivered'; transportId?: string; error?: string },
+): Promise<void> {
+  await db.query(
+    `UPDATE messages SET status = $2, transport_id = COALESCE($3, transport_id), error = $4, updated_at = now() WHERE id = $1`,
+    [id, update.status, update.transportId ?? null, update.error ?? null],
+  );
+}
+
+export async function listThread(db: Queryable, seq: string): Promise<ThreadMessage[]> {
+  const { rows } = await db.query<ThreadMessage>(
+    `SELECT id::text, direction, channel, kind, sealed_text AS "sealedText", status, transport_id AS "transportId",
+            created_at AS "createdAt"
+     FROM messages WHERE report_seq = $1 ORDER BY id`,
+    [seq],
+  );
+  return rows;
+}
+
+/** Recent reports from the same contact, for the rate-limit and duplicate rules. */
+export async function recentFromContact(
+  db: Queryable,
+  contactHash: string,
+  since: Date,
+  excludeSeq: string,
+): Promise<{ trackingId: string; text: string; receivedAt: Date }[]> {
+  const { rows } = await db.query<{ trackingId: string; text: string; receivedAt: Date }>(
+    `SELECT tracking_id AS "trackingId", text, received_at AS "receivedAt" FROM reports
+     WHERE contact_hash = $1 AND received_at >= $2 AND seq <> $3 ORDER BY received_at DESC LIMIT 100`,
+    [contactHash, since, excludeSeq],
+  );
+  return rows;
+}

@@ -1,0 +1,63 @@
+import { Worker, type Processor } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { workerOptions } from '../src/queue/queues.ts';
+import { INBOUND_QUEUE, VERIFY_QUEUE, notifyQueueName } from '../src/queue/names.ts';
+import type { WorkerDeps } from './deps.ts';
+import { createIntakeProcessor } from './intake.ts';
+import { createNotifyProcessor } from './notify.ts';
+import { createVerifyProcessor } from './verify.ts';
+
+export const WORKER_NAMES = ['intake', 'verify', 'notify'] as const;
+export type WorkerName = (typeof WORKER_NAMES)[number];
+
+export interface RunningWorkers {
+  workers: Worker[];
+  /** Stops taking jobs and waits for the ones in flight (SIGTERM path). */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the named stages on one blocking connection per worker (BullMQ needs its own for each).
+ * Every role scales out by starting more processes with the same command.
+ */
+export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[], connect: () => Redis): Promise<RunningWorkers> {
+  const { config, log } = deps;
+  const workers: Worker[] = [];
+  const connections: Redis[] = [];
+
+  const start = (queue: string, processor: Processor, concurrency: number, bind?: (w: Worker) => void) => {
+    const connection = connect();
+    connections.push(connection);
+    const worker = new Worker(queue, processor, workerOptions(config, connection, concurrency));
+    worker.on('error', (err) => log.error({ err, queue }, 'worker error'));
+    worker.on('failed', (job, err) => {
+      const final = job && job.attemptsMade >= (job.opts.attempts ?? 1);
+      log[final ? 'error' : 'warn']({ err, queue, jobId: job?.id, attempt: job?.attemptsMade }, final ? 'job failed for good: dead letter' : 'job failed, will retry');
+    });
+    bind?.(worker);
+    workers.push(worker);
+    void worker.run().catch((err: unknown) => log.error({ err, queue }, 'worker stopped'));
+  };
+
+  if (names.includes('intake')) start(INBOUND_QUEUE, createIntakeProcessor(deps), config.queue.intakeConcurrency);
+  if (names.includes('verify')) start(VERIFY_QUEUE, createVerifyProcessor(deps), config.queue.verifyConcurrency);
+  if (names.includes('notify')) {
+    for (const adapter of deps.adapters.values()) {
+      let self: Worker | undefined;
+      start(notifyQueueName(adapter.id), createNotifyProcessor(deps, adapter, () => self), config.queue.notifyConcurrency, (w) => {
+        self = w;
+      });
+    }
+  }
+  await Promise.all(workers.map((w) => w.waitUntilReady()));
+  log.info({ workers: workers.map((w) => w.name) }, 'workers started');
+
+  return {
+    workers,
+    async close() {
+      await Promise.all(workers.map((w) => w.close()));
+      // BullMQ does not close a connection it was given.
+      await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
+    },
+  };
+}

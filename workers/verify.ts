@@ -1,0 +1,87 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import { runRules, type Verification } from '../src/core/rules.ts';
+import { assertTransition, type ReportStatus } from '../src/core/report.ts';
+import { VerifyJobSchema, type Effect } from '../src/queue/jobs.ts';
+import { notifyEffect } from '../src/queue/queues.ts';
+import { withTransaction } from '../src/store/db.ts';
+import * as store from '../src/store/reports.ts';
+import type { WorkerDeps } from './deps.ts';
+
+/**
+ * Automatic verification: runs the rules of config/rules.ts on a new report, stores their outcome
+ * and suggestions for the human verifier, and acts only on what is clear-cut (needs more
+ * information → tertunda; spam, flood or duplicate → tidak dapat diproses). Once stored, the
+ * outcome is never recomputed: a replayed job re-derives the same notifications from it.
+ */
+
+const LOOKBACK_DAYS_MIN = 1;
+
+export function createVerifyProcessor(deps: WorkerDeps) {
+  const { db, queues, rules, log } = deps;
+
+  return async function processVerify(job: Job): Promise<string> {
+    const parsed = VerifyJobSchema.safeParse(job.data);
+    if (!parsed.success) throw new UnrecoverableError('malformed verify job');
+    const { trackingId } = parsed.data;
+
+    const result = await withTransaction(db, async (tx) => {
+      const report = await store.lockReport(tx, trackingId);
+      if (!report) throw new UnrecoverableError(`no report ${trackingId}`);
+      if (report.verification) return { verification: report.verification as Verification, lang: report.lang, channel: report.channel };
+
+      const lookbackDays = Math.max(LOOKBACK_DAYS_MIN, rules.duplicate.windowDays, Math.ceil(rules.rateLimit.windowMinutes / 1440));
+      const since = new Date(report.receivedAt.getTime() - lookbackDays * 86_400_000);
+      const recent = report.contactHash ? await store.recentFromContact(tx, report.contactHash, since, report.seq) : [];
+      const verification = runRules({ text: report.text, receivedAt: report.receivedAt, recentFromSender: recent }, rules);
+
+      const next = nextStatus(verification);
+      await store.updateReport(tx, report.seq, {
+        verification,
+        kind: verification.suggestions.kind,
+        ...(next ? { status: next } : {}),
+      });
+      await store.appendEvent(tx, report.seq, {
+        actor: 'system:verify',
+        type: 'auto_verified',
+        reason: verification.outcomes.map((o) => o.reason).join('; ') || 'no rule fired',
+        data: { verdict: verification.verdict, rules: verification.outcomes.map((o) => o.rule), suggestions: verification.suggestions },
+      });
+      if (next) {
+        assertTransition(report.status, next);
+        await store.appendEvent(tx, report.seq, {
+          actor: 'system:verify',
+          type: 'status_changed',
+          fromStatus: report.status,
+          toStatus: next,
+          reason: verification.outcomes.find((o) => o.verdict === verification.verdict)?.reason,
+        });
+      }
+      return { verification, lang: report.lang, channel: report.channel };
+    });
+
+    await queues.addEffects(effectsOf(trackingId, result.channel, result.lang, result.verification));
+    log.debug({ trackingId, verdict: result.verification.verdict }, 'report verified');
+    return result.verification.verdict;
+  };
+}
+
+function nextStatus(verification: Verification): ReportStatus | undefined {
+  if (verification.verdict === 'needs_info') return 'tertunda';
+  if (verification.verdict === 'reject') return 'tidak_dapat_diproses';
+  return undefined;
+}
+
+function effectsOf(trackingId: string, channel: string, lang: 'id' | 'en', verification: Verification): Effect[] {
+  const kind = verification.verdict === 'needs_info' ? 'needs_info' : verification.verdict === 'reject' ? 'not_processable' : undefined;
+  if (!kind) return [];
+  const reason = verification.outcomes.find((o) => o.verdict === verification.verdict)?.citizenReason;
+  return [
+    notifyEffect(channel as Parameters<typeof notifyEffect>[0], {
+      notifyKey: `n_${trackingId}_${kind}`,
+      kind,
+      lang,
+      trackingId,
+      vars: { trackingId, ...(reason ? { reason } : {}) },
+    }),
+  ];
+}
