@@ -214,7 +214,7 @@ describe('per-sender rate limit', () => {
   it('files the reports but refuses the ones past the limit, counting only this sender', async () => {
     const flooder = newNumber();
     const limit = env.runtime.rules.rateLimit.maxReports;
-    const filed = [];
+    const filed: { tracking_id: string }[] = [];
     for (let i = 0; i <= limit; i++) {
       filed.push((await fileAndWait(`Keluhan nomor ${i}: antrean di kantor samsat sangat panjang dan tidak tertib hari ini.`, flooder)).report);
     }
