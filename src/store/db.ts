@@ -20,16 +20,26 @@ export function createDb(url: string, log: Logger, options: { max?: number } = {
 
 export async function withTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): Promise<T> {
   const tx = await db.connect();
+  // pg-pool listens for errors only on idle clients: a checked-out client whose connection drops
+  // between two queries would emit an unhandled 'error' and take the process down. The failed
+  // query rejects on its own; this listener only keeps the process alive.
+  let broken: Error | undefined;
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  tx.on('error', onError);
   try {
     await tx.query('BEGIN');
     const result = await work(tx);
     await tx.query('COMMIT');
     return result;
   } catch (err) {
-    await tx.query('ROLLBACK').catch(() => undefined);
+    if (!broken) await tx.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    tx.release();
+    tx.off('error', onError);
+    // A broken connection is destroyed rather than returned to the pool.
+    tx.release(broken);
   }
 }
 
