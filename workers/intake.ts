@@ -75,7 +75,7 @@ async function handle(deps: WorkerDeps, tx: Tx, message: InboundMessage, command
     notifyEffect(message.channel, {
       notifyKey: `n_${message.dedupKey}_${kind}`,
       kind,
-      lang: deps.config.lang,
+      lang: message.lang ?? deps.config.lang,
       trackingId,
       target: message.sender ? deps.keys.seal('queue', { to: message.sender.address, replyContext: message.replyContext }) : undefined,
       vars,
@@ -102,7 +102,7 @@ async function handle(deps: WorkerDeps, tx: Tx, message: InboundMessage, command
         if ((report.rahasia || report.anonim) && !found.owner) {
           return { outcome: 'unknown_id', effects: [reply('unknown_id', { trackingId: id })] };
         }
-        const status = STATUS_LABELS[report.status][deps.config.lang];
+        const status = STATUS_LABELS[report.status][message.lang ?? report.lang];
         return { outcome: 'status', reportSeq: report.seq, effects: [reply('status', { trackingId: id, status }, id)] };
       }
       // Adding to or rating a report is for its own reporter only: anything else would let a
@@ -186,7 +186,7 @@ async function fileReport(
     trackingId,
     channel: message.channel,
     text: command.text,
-    lang: deps.config.lang,
+    lang: message.lang ?? deps.config.lang,
     anonim: command.privacy === 'anonim',
     rahasia: command.privacy === 'rahasia',
     reporterId,
@@ -209,7 +209,7 @@ async function fileReport(
       notifyEffect(message.channel, {
         notifyKey: `n_${trackingId}_received`,
         kind: 'received',
-        lang: deps.config.lang,
+        lang: message.lang ?? deps.config.lang,
         trackingId,
         vars: { trackingId },
       }),

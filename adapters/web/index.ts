@@ -10,6 +10,7 @@ export interface WebReportInput {
   anonim: boolean;
   rahasia: boolean;
   idempotencyKey?: string | undefined;
+  lang?: 'id' | 'en' | undefined;
 }
 
 /**
@@ -42,6 +43,7 @@ export function createWebAdapter(): WebAdapter {
         attachments: [],
         receivedAt: now.toISOString(),
         replyContext: {},
+        ...(input.lang ? { lang: input.lang } : {}),
         form: { trackingId: input.trackingId, reporter: input.reporter, anonim: input.anonim, rahasia: input.rahasia },
       };
     },

@@ -13,7 +13,7 @@ import { EnqueueUnavailableError } from '../queue/queues.ts';
 import { healthRoutes } from './routes/health.ts';
 import { reportRoutes } from './routes/reports.ts';
 
-export type HttpDeps = Pick<Runtime, 'config' | 'log' | 'db' | 'queues' | 'codec' | 'producer' | 'metrics' | 'adapters'>;
+export type HttpDeps = Pick<Runtime, 'config' | 'log' | 'db' | 'queues' | 'codec' | 'keys' | 'producer' | 'metrics' | 'adapters'>;
 
 /**
  * Builds the HTTP API without listening (`app.inject` in tests; src/http/server.ts listens).

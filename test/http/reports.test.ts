@@ -42,3 +42,26 @@ describe('POST then GET a report', () => {
     });
   });
 });
+
+describe('language', () => {
+  it('answers in English when the form asks for it, and shows the notification text', async () => {
+    const res = await fileReport({ text: 'The street light on Jalan Melati has been broken for two weeks.', lang: 'en' });
+    expect(res.statusCode).toBe(201);
+    expect(res.json().statusLabel).toBe('not yet verified');
+    const { trackingId } = res.json();
+    const notification = await eventually(async () => {
+      const view = (await env.app.inject({ method: 'GET', url: `/api/v1/reports/${trackingId}?lang=en` })).json();
+      return view.notifications?.find((n: { kind: string }) => n.kind === 'received');
+    });
+    expect(notification.text).toContain(`Your report was received with number ${trackingId}`);
+  });
+
+  it('answers in Bahasa Indonesia by default', async () => {
+    const { trackingId } = (await fileReport({ text: 'Lampu jalan di Jalan Melati mati sudah dua minggu, gelap sekali.' })).json();
+    const notification = await eventually(async () => {
+      const view = (await env.app.inject({ method: 'GET', url: `/api/v1/reports/${trackingId}` })).json();
+      return view.notifications?.find((n: { kind: string }) => n.kind === 'received');
+    });
+    expect(notification.text).toContain(`Laporan Anda telah diterima dengan nomor ${trackingId}`);
+  });
+});

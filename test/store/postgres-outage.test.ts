@@ -51,7 +51,7 @@ describe('PostgreSQL down for a while', () => {
     // Jobs fail and wait for their retry; none is lost or turned into a dead letter.
     await eventually(async () => {
       const counts = await env.runtime.queues.inbound.getJobCounts('delayed', 'waiting', 'active', 'failed');
-      return counts.delayed + counts.waiting > 0 && counts.failed === 0 ? counts : undefined;
+      return (counts.delayed ?? 0) + (counts.waiting ?? 0) > 0 && counts.failed === 0 ? counts : undefined;
     });
     await new Promise((r) => setTimeout(r, 1_000));
     await setDatabaseUp(true);

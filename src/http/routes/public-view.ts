@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { STATUS_LABELS, STATUSES, colourOf, type ReportStatus } from '../../core/report.ts';
+import type { DataKeys } from '../../core/crypto.ts';
 import type { Db } from '../../store/db.ts';
 import * as store from '../../store/reports.ts';
 
@@ -28,7 +29,7 @@ export type PublicView = z.infer<typeof PublicViewSchema>;
  * What anyone holding the tracking ID may see. Never the reporter. For a rahasia report, only its
  * state: not its text, not the agency, not the messages.
  */
-export async function publicView(db: Db, report: store.ReportRow, lang: 'id' | 'en'): Promise<PublicView> {
+export async function publicView(db: Db, keys: DataKeys, report: store.ReportRow, lang: 'id' | 'en'): Promise<PublicView> {
   const events = await store.listEvents(db, report.seq);
   const timeline = events
     .filter((e) => PUBLIC_EVENTS.has(e.type))
@@ -58,6 +59,16 @@ export async function publicView(db: Db, report: store.ReportRow, lang: 'id' | '
     // The web channel's outbound messages are its notifications: the status page shows them.
     notifications: thread
       .filter((m) => m.direction === 'out' && m.channel === 'web' && m.status === 'stored')
-      .map((m) => ({ at: m.createdAt.toISOString(), kind: m.kind })),
+      .map((m) => ({ at: m.createdAt.toISOString(), kind: m.kind, text: openText(keys, m.sealedText) })),
   };
+}
+
+/** Notification texts are templates with the tracking ID in them, sealed like every thread message. */
+function openText(keys: DataKeys, sealed: string): string | undefined {
+  try {
+    const text = keys.open('thread', sealed);
+    return typeof text === 'string' ? text : undefined;
+  } catch {
+    return undefined;
+  }
 }

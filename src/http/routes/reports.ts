@@ -15,6 +15,8 @@ const CreateReportBody = z.strictObject({
   reporter: ReporterSchema.optional(),
   anonim: z.boolean().default(false),
   rahasia: z.boolean().default(false),
+  /** Language of the status page and notifications; Bahasa Indonesia unless asked. */
+  lang: z.enum(['id', 'en']).optional(),
 });
 
 const CreatedReport = z.object({
@@ -33,7 +35,7 @@ const IdempotencyKey = z
   .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
 export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
-  const { config, db, queues, codec, producer, metrics } = deps;
+  const { config, db, queues, codec, producer, metrics, keys } = deps;
   // The web adapter's normalizer is pure; the route is its inbound side.
   const web = createWebAdapter();
   const idemTtlSeconds = config.dedup.webHours * 3600;
@@ -77,14 +79,14 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         }
         if (!trackingId) throw new EnqueueUnavailableError(new Error('idempotency key vanished'));
 
-        const input: WebReportInput = { trackingId, text: body.text, reporter: body.reporter, anonim: body.anonim, rahasia: body.rahasia, idempotencyKey: key };
+        const input: WebReportInput = { trackingId, text: body.text, reporter: body.reporter, anonim: body.anonim, rahasia: body.rahasia, idempotencyKey: key, lang: body.lang };
         const result = await queues.enqueueInbound(web.normalize(input, { now: new Date() }), idemTtlSeconds * 1000);
         metrics.inboundAccepted.inc({ channel: 'web', result: result.status });
         if (result.status === 'duplicate') reply.header('idempotent-replayed', 'true');
         return reply.status(201).send({
           trackingId,
           status: 'belum_terverifikasi',
-          statusLabel: STATUS_LABELS.belum_terverifikasi[config.lang],
+          statusLabel: STATUS_LABELS.belum_terverifikasi[body.lang ?? config.lang],
           colour: colourOf('belum_terverifikasi'),
         });
       },
@@ -123,7 +125,7 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
           return reply.status(400).send({ error: parsed.reason === 'check_digit' ? 'mistyped_tracking_id' : 'invalid_tracking_id', message: 'Not a valid tracking ID.', hint });
         }
         const report = await store.findReport(db, parsed.id);
-        if (report) return reply.send(await publicView(db, report, lang));
+        if (report) return reply.send(await publicView(db, keys, report, lang));
         // Filed a moment ago and still in the queue: the citizen already holds this ID.
         const pending = await queues.inbound.getJob(`web_${parsed.id}`).catch(() => undefined);
         if (pending && !(await pending.isFailed())) {
