@@ -58,7 +58,11 @@ export async function buildApp(deps: HttpDeps) {
   });
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
+    const rejected = (reason: string) => {
+      if (req.method === 'POST' && req.routeOptions.url === '/api/v1/reports') deps.metrics.inboundRejected.inc({ channel: 'web', reason });
+    };
     if (hasZodFastifySchemaValidationErrors(err)) {
+      rejected('invalid');
       return reply.status(400).send({
         error: 'bad_request',
         message: 'The request does not match the API.',
@@ -66,6 +70,7 @@ export async function buildApp(deps: HttpDeps) {
       });
     }
     if (err instanceof EnqueueUnavailableError) {
+      rejected('unavailable');
       req.log.warn({ err }, 'enqueue unavailable');
       return reply.status(503).header('retry-after', '5').send({ error: 'unavailable', message: 'Try again in a few seconds.' });
     }
@@ -74,7 +79,9 @@ export async function buildApp(deps: HttpDeps) {
       req.log.error({ err }, 'request failed');
       return reply.status(status).send({ error: 'internal', message: 'Something went wrong on our side.' });
     }
-    return reply.status(status).send({ error: errorCodeOf(err, status), message: err.message });
+    const code = errorCodeOf(err, status);
+    rejected(code);
+    return reply.status(status).send({ error: code, message: err.message });
   });
 
   app.setNotFoundHandler((_req, reply) => reply.status(404).send({ error: 'not_found', message: 'No such route.' }));
