@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { ChannelAdapter } from '../../src/core/channel.ts';
 import type { InboundMessage, Reporter } from '../../src/core/inbound.ts';
 
@@ -29,15 +28,13 @@ export function createWebAdapter(): WebAdapter {
     limits: { maxTextLength: 2_000 },
     capabilities: { keywords: false },
     normalize(input, { now }): InboundMessage {
-      // The Idempotency-Key is the provider id when there is one; hashed, because clients put
-      // anything in it, and it must fit a job id.
-      const externalId = input.idempotencyKey
-        ? `k${createHash('sha256').update(input.idempotencyKey).digest('base64url').slice(0, 32)}`
-        : `t${input.trackingId}`;
+      // The route has already resolved any Idempotency-Key to this tracking ID, so the ID is the
+      // message's identity. (Keying the receipt on the Idempotency-Key would outlive the key's Redis
+      // window and swallow a later report that reuses the key.)
       return {
         channel: 'web',
         account: 'api',
-        externalId,
+        externalId: `t${input.trackingId}`,
         dedupKey: `web_${input.trackingId}`,
         text: input.text,
         attachments: [],

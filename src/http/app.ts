@@ -34,7 +34,9 @@ export async function buildApp(deps: HttpDeps) {
 
   // JSON must be valid UTF-8: Node would otherwise turn bad bytes into U+FFFD silently and store
   // a corrupted complaint as if the citizen had written it.
-  app.removeContentTypeParser('application/json');
+  // JSON only: Fastify's default text/plain parser would let a string body reach validation as 400
+  // instead of the 415 a client needs to see.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
     let text: string;
     try {
@@ -101,7 +103,7 @@ export async function buildApp(deps: HttpDeps) {
 function errorCodeOf(err: { code?: string }, status: number): string {
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return 'payload_too_large';
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return 'unsupported_media_type';
-  if (err.code && /^[a-z_]+$/.test(err.code)) return err.code;
+  if (err.code && /^[a-z][a-z0-9_]*$/.test(err.code)) return err.code;
   return status === 404 ? 'not_found' : 'bad_request';
 }
 

@@ -26,7 +26,13 @@ const CreatedReport = z.object({
   colour: z.enum(['merah', 'kuning', 'hijau']),
 });
 
-const ErrorBody = z.object({ error: z.string(), message: z.string(), hint: z.string().optional() });
+const ErrorBody = z.object({
+  error: z.string(),
+  message: z.string(),
+  hint: z.string().optional(),
+  /** For a 400: which field was wrong, and how. */
+  details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
 
 const IdempotencyKey = z
   .string()
