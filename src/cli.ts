@@ -145,30 +145,61 @@ async function runDlq(config: Config, log: Logger, rules: RulesConfig, args: str
   }
 }
 
-/** Runs until SIGTERM/SIGINT, then stops taking work, finishes what is in flight, and exits. */
+/**
+ * Runs until SIGTERM/SIGINT, then stops taking work, finishes what is in flight, and exits. The
+ * signal handlers come first, so a signal during start-up, or a failing start-up step, still stops
+ * everything already started (local redis-server and PostgreSQL included) in reverse order.
+ */
 async function serve(config: Config, log: Logger, rules: RulesConfig, roles: { http: boolean; workers: WorkerName[] }): Promise<number> {
-  const runtime: Runtime = await openRuntime(config, log, { rules });
-  const stops: (() => Promise<void>)[] = [() => runtime.close()];
-  const workers = roles.workers.length ? await startWorkers(runtime, roles.workers, runtime.connectWorker) : undefined;
-  if (workers) stops.push(() => workers.close());
-  if (roles.http) {
-    const http = await startHttp(runtime);
-    stops.push(() => http.close());
-  }
-  log.info({ roles }, 'lapor gateway running');
+  let signalled: NodeJS.Signals | undefined;
+  let shuttingDown = false;
+  let wake: () => void = () => undefined;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (shuttingDown) {
+      log.warn({ signal }, 'second signal during shutdown; exiting at once');
+      process.exit(130);
+    }
+    signalled ??= signal;
+    wake();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  log.info({ signal }, 'shutting down');
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    // Reverse order of start-up: stop accepting HTTP, finish in-flight jobs, then close the stores.
+    for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.warn({ err }, 'error while stopping'));
+  };
+  try {
+    const runtime: Runtime = await openRuntime(config, log, { rules });
+    stops.push(() => runtime.close());
+    if (!signalled && roles.workers.length) {
+      const workers = await startWorkers(runtime, roles.workers, runtime.connectWorker);
+      stops.push(() => workers.close());
+    }
+    if (!signalled && roles.http) {
+      const http = await startHttp(runtime);
+      stops.push(() => http.close());
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  if (!signalled) {
+    log.info({ roles }, 'lapor gateway running');
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+  }
+  shuttingDown = true;
+  log.info({ signal: signalled }, 'shutting down');
   const deadline = setTimeout(() => {
     log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
     process.exit(1);
   }, config.shutdownTimeoutMs);
   deadline.unref();
-  // Reverse order of start-up: stop accepting HTTP, finish in-flight jobs, then close the stores.
-  for (const stop of stops.reverse()) await stop();
+  await stopAll();
   clearTimeout(deadline);
   log.info('stopped');
   return 0;
