@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SmsSettingsSchema } from '../adapters/sms/config.ts';
 
 /**
  * The whole configuration of the gateway, in one schema.
@@ -91,6 +92,7 @@ export const ConfigSchema = z.strictObject({
       trustProxy: bool.default(false).describe('Trust `X-Forwarded-*` from a reverse proxy.'),
     })
     .prefault({}),
+  smpp: SmsSettingsSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

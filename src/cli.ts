@@ -4,7 +4,10 @@ import { ConfigError, loadConfig, loadRules } from '../config/load.ts';
 import type { RulesConfig } from '../config/rules.ts';
 import type { Config } from '../config/schema.ts';
 import { WORKER_NAMES, startWorkers, type WorkerName } from '../workers/run.ts';
-import { CHANNEL_IDS } from './core/inbound.ts';
+import { CHANNEL_IDS, type ChannelId } from './core/inbound.ts';
+
+/** Channels whose adapter holds an upstream link of its own. */
+const PULL_CHANNELS = ['sms'] as const satisfies readonly ChannelId[];
 import { listDeadLetters, replayDeadLetters } from './queue/dlq.ts';
 import { createLogger } from './log.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
@@ -80,16 +83,16 @@ export async function main(argv: string[]): Promise<number> {
       case 'dlq':
         return await runDlq(config, log, rules, rest, Boolean(values.all));
       case 'start':
-        return await serve(config, log, rules, { http: true, workers: [...WORKER_NAMES] });
+        return await serve(config, log, rules, { http: true, workers: [...WORKER_NAMES], channels: [...PULL_CHANNELS] });
       case 'api':
-        return await serve(config, log, rules, { http: true, workers: [] });
+        return await serve(config, log, rules, { http: true, workers: [], channels: [] });
       case 'worker': {
         const unknown = rest.filter((w) => !(WORKER_NAMES as readonly string[]).includes(w));
         if (!rest.length || unknown.length) {
           process.stderr.write(`unknown worker ${unknown.join(', ') || '(none given)'}; one of: ${WORKER_NAMES.join(', ')}\n`);
           return 64;
         }
-        return await serve(config, log, rules, { http: false, workers: rest as WorkerName[] });
+        return await serve(config, log, rules, { http: false, workers: rest as WorkerName[], channels: [] });
       }
       case 'adapter': {
         const channel = rest[0];
@@ -97,10 +100,14 @@ export async function main(argv: string[]): Promise<number> {
           process.stderr.write(`unknown channel ${channel ?? '(none given)'}; one of: ${CHANNEL_IDS.join(', ')}\n`);
           return 64;
         }
-        // The web channel's inbound side is the API; pull channels (SMPP, IMAP…) arrive with their issues.
-        if (channel === 'web') return await serve(config, log, rules, { http: true, workers: [] });
-        process.stderr.write(`the ${channel} adapter is not built yet\n`);
-        return 69;
+        // The web channel's inbound side is the API.
+        if (channel === 'web') return await serve(config, log, rules, { http: true, workers: [], channels: [] });
+        if (!(PULL_CHANNELS as readonly string[]).includes(channel)) {
+          process.stderr.write(`the ${channel} adapter is not built yet\n`);
+          return 69;
+        }
+        // A pull channel's process also sends its replies: only it holds the link.
+        return await serve(config, log, rules, { http: false, workers: ['notify'], channels: [channel as ChannelId] });
       }
     }
   } catch (err) {
@@ -150,7 +157,14 @@ async function runDlq(config: Config, log: Logger, rules: RulesConfig, args: str
  * signal handlers come first, so a signal during start-up, or a failing start-up step, still stops
  * everything already started (local redis-server and PostgreSQL included) in reverse order.
  */
-async function serve(config: Config, log: Logger, rules: RulesConfig, roles: { http: boolean; workers: WorkerName[] }): Promise<number> {
+interface Roles {
+  http: boolean;
+  workers: WorkerName[];
+  /** Pull channels whose links (SMPP binds…) this process holds. */
+  channels: ChannelId[];
+}
+
+async function serve(config: Config, log: Logger, rules: RulesConfig, roles: Roles): Promise<number> {
   let signalled: NodeJS.Signals | undefined;
   let shuttingDown = false;
   let wake: () => void = () => undefined;
@@ -171,8 +185,13 @@ async function serve(config: Config, log: Logger, rules: RulesConfig, roles: { h
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.warn({ err }, 'error while stopping'));
   };
   try {
-    const runtime: Runtime = await openRuntime(config, log, { rules });
+    const runtime: Runtime = await openRuntime(config, log, { rules, channels: roles.channels });
     stops.push(() => runtime.close());
+    for (const adapter of runtime.adapters.values()) {
+      if (signalled || !adapter.start) continue;
+      await adapter.start();
+      stops.push(() => adapter.stop?.() ?? Promise.resolve());
+    }
     if (!signalled && roles.workers.length) {
       const workers = await startWorkers(runtime, roles.workers, runtime.connectWorker);
       stops.push(() => workers.close());

@@ -1,9 +1,22 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { LinkStatus } from './core/channel.ts';
 import type { Queues } from './queue/queues.ts';
 
 /** One registry per process, so tests running several apps do not share counters. */
 export function createMetrics(queues: Queues) {
   const registry = new Registry();
+  /** Set by the composition root once the adapters exist. */
+  const links: { probe: () => { channel: string; status: LinkStatus }[] } = { probe: () => [] };
+  new Gauge({
+    name: 'lapor_channel_link_up',
+    help: 'Upstream links of this process (SMSC binds…): 1 up, 0 not; state says why (connecting, backoff, standby: lease held elsewhere).',
+    labelNames: ['channel', 'link', 'state'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { channel, status } of links.probe()) this.set({ channel, link: status.link, state: status.state }, status.state === 'bound' ? 1 : 0);
+    },
+  });
   collectDefaultMetrics({ register: registry, prefix: 'lapor_' });
 
   const inboundAccepted = new Counter({
@@ -41,7 +54,7 @@ export function createMetrics(queues: Queues) {
     },
   });
 
-  return { registry, inboundAccepted, inboundRejected, httpDuration };
+  return { registry, inboundAccepted, inboundRejected, httpDuration, links };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,16 +1,51 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { createSmsAdapter } from '../adapters/sms/index.ts';
+import { smscAccounts } from '../adapters/sms/config.ts';
 import { createWebAdapter } from '../adapters/web/index.ts';
-import type { ChannelAdapter } from './core/channel.ts';
-import type { ChannelId } from './core/inbound.ts';
+import type { Config } from '../config/schema.ts';
+import type { ChannelAdapter, DeliverySink, IntakeSink } from './core/channel.ts';
+import type { DataKeys } from './core/crypto.ts';
+import { normalizeAddress, type ChannelId } from './core/inbound.ts';
+import type { Metrics } from './metrics.ts';
+
+/** What a channel adapter may be given: configuration, a fail-fast Redis, and the sinks for its traffic. */
+export interface AdapterContext {
+  config: Config;
+  redis: Redis;
+  log: Logger;
+  intake: IntakeSink;
+  deliveries: DeliverySink;
+  keys: DataKeys;
+  metrics: Metrics;
+}
+
+/** A factory returns undefined when its channel is not configured. */
+export type AdapterFactory = (context: AdapterContext) => ChannelAdapter<never> | undefined;
 
 /**
  * The one list of channels. A channel not built yet is `null`, so adding a ChannelId without an
  * entry here is a compile error, and a grep for the channel's name finds it.
  */
-export type AdapterFactory = () => ChannelAdapter<never>;
-
 export const ADAPTERS = {
-  web: createWebAdapter,
-  sms: null, // issue #3: SMPP
+  web: () => createWebAdapter(),
+  sms: (context) => {
+    if (!smscAccounts(context.config.smpp).length) return undefined;
+    const { metrics } = context;
+    return createSmsAdapter({
+      settings: context.config.smpp,
+      redis: context.redis,
+      prefix: context.config.queue.prefix,
+      log: context.log.child({ channel: 'sms' }),
+      intake: context.intake,
+      deliveries: context.deliveries,
+      hashAddress: (address) => context.keys.blindIndex(normalizeAddress(address)),
+      counters: {
+        shielded: (reason) => metrics.inboundRejected.inc({ channel: 'sms', reason }),
+        malformed: (reason) => metrics.inboundRejected.inc({ channel: 'sms', reason: `malformed_${reason}` }),
+      },
+    });
+  },
   x: null,
   email: null,
   telegram: null,
@@ -19,10 +54,17 @@ export const ADAPTERS = {
 
 export type Adapters = Map<ChannelId, ChannelAdapter<never>>;
 
-export function createAdapters(): Adapters {
+/**
+ * The adapters this process runs: always the web channel (its inbound side is the API), plus the
+ * named pull channels that are configured. Notify workers run only for these, since only the
+ * process holding an SMSC bind can send through it.
+ */
+export function createAdapters(context: AdapterContext, channels: readonly ChannelId[]): Adapters {
   const adapters: Adapters = new Map();
   for (const [id, factory] of Object.entries(ADAPTERS) as [ChannelId, AdapterFactory | null][]) {
-    if (factory) adapters.set(id, factory());
+    if (!factory || (id !== 'web' && !channels.includes(id))) continue;
+    const adapter = factory(context);
+    if (adapter) adapters.set(id, adapter);
   }
   return adapters;
 }

@@ -15,6 +15,8 @@ import { checkRedisDurability, createRedis, waitForRedis } from './queue/redis.t
 import { createAdapters } from './registry.ts';
 import { createDb } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
+import { recordDelivery } from './store/reports.ts';
+import type { ChannelId } from './core/inbound.ts';
 
 /**
  * The composition root shared by every role: resolves the stores (starting local ones when none
@@ -33,6 +35,8 @@ export interface RuntimeOptions {
   /** Run migrations (every role does at start; `lapor migrate` does only that). */
   migrate?: boolean;
   rules?: RulesConfig;
+  /** Pull channels this process runs (SMPP binds…); the web channel is always there. */
+  channels?: readonly ChannelId[];
 }
 
 export async function openRuntime(config: Config, log: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
@@ -59,6 +63,12 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
     const dataKeys = new DataKeys(keys.dataKey);
     const queues = new Queues(config, producer, dataKeys, log);
     closers.push(() => queues.close());
+    const metrics = createMetrics(queues);
+    const adapters = createAdapters(
+      { config, redis: producer, log, intake: queues.sink, deliveries: { record: (update) => recordDelivery(db, update) }, keys: dataKeys, metrics },
+      options.channels ?? [],
+    );
+    metrics.links.probe = () => [...adapters.values()].flatMap((a) => (a.links?.() ?? []).map((status) => ({ channel: a.id, status })));
 
     return {
       config,
@@ -67,10 +77,10 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
       queues,
       keys: dataKeys,
       codec: new TrackingIdCodec(keys.trackingKey),
-      adapters: createAdapters(),
+      adapters,
       log,
       producer,
-      metrics: createMetrics(queues),
+      metrics,
       connectWorker: () => createRedis(redisUrl, 'worker', log),
       close,
     };

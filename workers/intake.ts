@@ -192,6 +192,7 @@ async function fileReport(
     reporterId,
     contactHash,
     receivedAt: message.receivedAt,
+    incomplete: message.incomplete ?? false,
   });
   await store.insertInboundMessage(tx, seq, message, keys.seal('thread', message.text));
   await store.appendEvent(tx, seq, {

@@ -50,4 +50,24 @@ export interface ChannelAdapter<Raw = unknown> {
   /** Pull-based channels (SMPP binds, mailboxes) connect here; push-based ones need nothing. */
   start?(): Promise<void>;
   stop?(): Promise<void>;
+  /** The state of each upstream link (an SMSC bind, a mailbox), for /readyz and /metrics. */
+  links?(): LinkStatus[];
+}
+
+export interface LinkStatus {
+  /** e.g. the SMSC account id. */
+  link: string;
+  state: string;
+  /** False when this process should be serving the link and is not. */
+  ok: boolean;
+}
+
+/** Where an adapter puts what it received. `enqueue` resolves once the message is durably stored. */
+export interface IntakeSink {
+  enqueue(message: InboundMessage, options: { windowMs: number; equivalentKeys?: string[] }): Promise<{ status: 'queued' | 'duplicate' }>;
+}
+
+/** Where an adapter reports the fate of a message it sent (SMS delivery receipts, read receipts). */
+export interface DeliverySink {
+  record(update: { channel: ChannelId; transportId: string; state: 'delivered' | 'failed' | 'pending'; detail: string }): Promise<'updated' | 'unknown'>;
 }

@@ -47,6 +47,8 @@ export const InboundMessageSchema = z.strictObject({
   text: z.string().max(64 * 1024),
   attachments: z.array(AttachmentSchema).max(20).default([]),
   receivedAt: z.iso.datetime({ offset: true }),
+  /** Some of the message never arrived (a long SMS missing parts): filed anyway, marked. */
+  incomplete: z.boolean().optional(),
   /** The language the citizen chose, when the channel knows it (the web form's `lang`). */
   lang: z.enum(['id', 'en']).optional(),
   /** Whatever the adapter needs to answer in the same conversation (SMSC id, short code, Message-ID, chat id). */

@@ -2,6 +2,7 @@ import { Queue, type JobsOptions, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.ts';
+import type { IntakeSink } from '../core/channel.ts';
 import type { DataKeys } from '../core/crypto.ts';
 import { CHANNEL_IDS, type ChannelId, type InboundMessage } from '../core/inbound.ts';
 import { EffectSchema, type Effect, type InboundJob, type NotifyJobInput, type VerifyJob } from './jobs.ts';
@@ -89,9 +90,11 @@ export class Queues {
    * anything older. The key is set after the add, so a crash between the two can only cause an
    * extra (harmless) check, never a lost message.
    */
-  async enqueueInbound(message: InboundMessage, windowMs: number): Promise<EnqueueResult> {
+  async enqueueInbound(message: InboundMessage, windowMs: number, equivalentKeys: readonly string[] = []): Promise<EnqueueResult> {
     try {
-      if ((await this.redis.exists(this.dedupKey(message.dedupKey))) === 1) return { status: 'duplicate' };
+      // `equivalentKeys`: other keys the same message may have had (SMS: the previous dedup window's).
+      const keys = [message.dedupKey, ...equivalentKeys].map((k) => this.dedupKey(k));
+      if ((await this.redis.exists(...keys)) > 0) return { status: 'duplicate' };
       const sealed = this.keys.seal('queue', message);
       await this.inbound.add('message', { channel: message.channel, dedupKey: message.dedupKey, sealed }, { jobId: message.dedupKey });
       await this.redis.set(this.dedupKey(message.dedupKey), '1', 'PX', windowMs);
@@ -99,6 +102,11 @@ export class Queues {
     } catch (err) {
       throw new EnqueueUnavailableError(err);
     }
+  }
+
+  /** The producer side as an adapter sees it (src/core/channel.ts). */
+  get sink(): IntakeSink {
+    return { enqueue: (message, options) => this.enqueueInbound(message, options.windowMs, options.equivalentKeys) };
   }
 
   /** Adds the jobs a committed transaction asked for. Job ids make a repeat harmless. */

@@ -92,12 +92,13 @@ export interface NewReport {
   reporterId: string | null;
   contactHash: string | null;
   receivedAt: string;
+  incomplete?: boolean;
 }
 
 export async function insertReport(tx: Tx, report: NewReport): Promise<void> {
   await tx.query(
-    `INSERT INTO reports (seq, tracking_id, channel, text, lang, anonim, rahasia, reporter_id, contact_hash, received_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    `INSERT INTO reports (seq, tracking_id, channel, text, lang, anonim, rahasia, reporter_id, contact_hash, received_at, incomplete)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
     [
       report.seq,
       report.trackingId,
@@ -109,6 +110,7 @@ export async function insertReport(tx: Tx, report: NewReport): Promise<void> {
       report.reporterId,
       report.contactHash,
       report.receivedAt,
+      report.incomplete ?? false,
     ],
   );
 }
@@ -237,7 +239,8 @@ export async function markOutbound(
   update: { status: 'sent' | 'stored' | 'failed' | 'delivered'; transportId?: string; error?: string },
 ): Promise<void> {
   await db.query(
-    `UPDATE messages SET status = $2, transport_id = COALESCE($3, transport_id), error = $4, updated_at = now() WHERE id = $1`,
+    `UPDATE messages SET status = $2, transport_id = COALESCE($3, transport_id),
+       transport_ids = COALESCE(string_to_array($3, ' '), transport_ids), error = $4, updated_at = now() WHERE id = $1`,
     [id, update.status, update.transportId ?? null, update.error ?? null],
   );
 }
@@ -265,4 +268,30 @@ export async function recentFromContact(
     [contactHash, since, excludeSeq],
   );
   return rows;
+}
+
+/**
+ * Applies a delivery receipt to the outbound message one of whose parts it names. The message is
+ * delivered once every part is; failed as soon as one part failed for good.
+ */
+export async function recordDelivery(
+  db: Db,
+  update: { channel: string; transportId: string; state: 'delivered' | 'failed' | 'pending'; detail: string },
+): Promise<'updated' | 'unknown'> {
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE messages SET
+       delivery = delivery || jsonb_build_object($2::text, $3::text),
+       status = CASE
+         WHEN status = 'failed' THEN 'failed'
+         WHEN $3 = 'failed' THEN 'failed'
+         WHEN (SELECT bool_and(COALESCE((delivery || jsonb_build_object($2::text, $3::text)) ->> part, '') = 'delivered')
+               FROM unnest(transport_ids) AS part) THEN 'delivered'
+         ELSE status END,
+       error = CASE WHEN $3 = 'failed' THEN $4 ELSE error END,
+       updated_at = now()
+     WHERE channel = $1 AND direction = 'out' AND transport_ids @> ARRAY[$2::text]
+     RETURNING id::text`,
+    [update.channel, update.transportId, update.state, `receipt: ${update.detail}`],
+  );
+  return rows.length ? 'updated' : 'unknown';
 }

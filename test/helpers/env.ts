@@ -4,6 +4,7 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { loadConfig } from '../../config/load.ts';
 import type { Config } from '../../config/schema.ts';
+import type { ChannelId } from '../../src/core/inbound.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
@@ -51,7 +52,7 @@ export async function createDatabase(): Promise<string> {
 }
 
 export async function createTestEnv(
-  options: { workers?: readonly WorkerName[] | false; env?: Record<string, string> } = {},
+  options: { workers?: readonly WorkerName[] | false; env?: Record<string, string>; channels?: readonly ChannelId[] } = {},
 ): Promise<TestEnv> {
   const databaseUrl = await createDatabase();
   const config = loadConfig({ ...testEnvVars({ LAPOR_DATABASE_URL: databaseUrl }), ...options.env });
@@ -63,7 +64,8 @@ export async function createTestEnv(
     },
   });
   const log = createLogger({ level: config.logLevel, destination: sink });
-  const runtime = await openRuntime(config, log);
+  const runtime = await openRuntime(config, log, { channels: options.channels ?? [] });
+  for (const adapter of runtime.adapters.values()) await adapter.start?.();
   const workerNames = options.workers === false ? [] : (options.workers ?? WORKER_NAMES);
   const workers = workerNames.length ? await startWorkers(runtime, workerNames, runtime.connectWorker) : undefined;
   const app = await buildApp(runtime);
@@ -78,6 +80,7 @@ export async function createTestEnv(
     async close() {
       await app.close();
       await workers?.close();
+      for (const adapter of runtime.adapters.values()) await adapter.stop?.();
       await runtime.close();
     },
   };

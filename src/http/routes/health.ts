@@ -17,6 +17,12 @@ export function healthRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
           const count = await deps.queues.get(INBOUND_QUEUE)!.getWorkersCount();
           if (count === 0) throw new Error('no worker consumes the inbound queue');
         }),
+        // A link another process serves (its lease) is fine; one this process should serve and cannot is not.
+        ...deps.metrics.links.probe().map(({ channel, status }) =>
+          check(`${channel}_${status.link}`, async () => {
+            if (!status.ok) throw new Error(`${status.link} is ${status.state}`);
+          }),
+        ),
       ]);
       const ready = checks.every((c) => c.ok);
       return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });

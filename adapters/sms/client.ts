@@ -1,0 +1,367 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import tls from 'node:tls';
+import smpp, { type PDU } from 'smpp';
+import type { Logger } from 'pino';
+import { COMMAND, HEADER_LENGTH, STATUS, encodeResponse, parseDeliverSm, readHeader, type DeliverSm } from './pdu.ts';
+
+/**
+ * The only file that imports `smpp`. It wraps the package's Session to fix its known traps
+ * (DESIGN.md, anchors/reliability.md §0.8):
+ * - a PDU the parser cannot read left the session silently deaf (`_busy` stayed true): framing is ours,
+ *   a malformed PDU is answered (generic_nack or the command's error status) and reading goes on, and a
+ *   PDU whose length cannot be trusted ends the session so it is bound afresh;
+ * - requests never timed out and pending callbacks were dropped when the socket closed: every request
+ *   here has a timeout and is rejected when the session ends;
+ * - there was no reconnect: `SmppClient` rebinds with exponential backoff and jitter;
+ * - half-open links went unnoticed: our enquire_link watchdog ends a session that stops answering;
+ * - `debug` dumped passwords and message text: we never enable it, and log only ids and statuses.
+ */
+
+export interface SmscAccount {
+  /** Our name for the bind, in logs, metrics, leases and dedup keys (e.g. `telkomsel`). */
+  id: string;
+  host: string;
+  port: number;
+  tls: boolean;
+  systemId: string;
+  password: string;
+  systemType: string;
+  bindMode: 'transceiver' | 'receiver' | 'transmitter';
+  tps: number;
+  window: number;
+}
+
+export interface ClientTimings {
+  enquireLinkMs: number;
+  requestTimeoutMs: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+}
+
+/** PDUs longer than this cannot be a real SMPP 3.4 message; framing is lost. */
+const MAX_PDU_LENGTH = 64 * 1024;
+
+export class SmppStatusError extends Error {
+  readonly code = 'LAPOR_SMPP_STATUS';
+  constructor(
+    readonly command: string,
+    readonly status: number,
+  ) {
+    super(`${command} answered with status 0x${status.toString(16).padStart(8, '0')}`);
+    this.name = 'SmppStatusError';
+  }
+}
+
+export class SmppClosedError extends Error {
+  readonly code = 'LAPOR_SMPP_CLOSED';
+  constructor(reason: string) {
+    super(`the SMPP session ended: ${reason}`);
+    this.name = 'SmppClosedError';
+  }
+}
+
+export class SmppTimeoutError extends Error {
+  readonly code = 'LAPOR_SMPP_TIMEOUT';
+  constructor(command: string, ms: number) {
+    super(`${command} got no response within ${ms} ms`);
+    this.name = 'SmppTimeoutError';
+  }
+}
+
+/**
+ * smpp's Session with our own framing. Its constructor binds `this._extractPDUs` to the socket's
+ * 'readable' event, so overriding the method replaces the library's reader.
+ */
+class FramedSession extends smpp.Session {
+  private header: Buffer | undefined;
+
+  _extractPDUs(): void {
+    const socket = this.socket;
+    for (;;) {
+      if (!this.header) {
+        const header = socket.read(HEADER_LENGTH) as Buffer | null;
+        if (!header) return;
+        this.header = header;
+      }
+      const head = readHeader(this.header)!;
+      if (head.commandLength < HEADER_LENGTH || head.commandLength > MAX_PDU_LENGTH) {
+        this.emit('framing_error', head);
+        return;
+      }
+      const rest = head.commandLength === HEADER_LENGTH ? Buffer.alloc(0) : (socket.read(head.commandLength - HEADER_LENGTH) as Buffer | null);
+      if (!rest) return;
+      const frame = Buffer.concat([this.header, rest]);
+      this.header = undefined;
+      this.emit('frame', frame, head);
+    }
+  }
+}
+
+type Pending = { command: string; resolve: (pdu: PDU) => void; reject: (err: Error) => void; timer: NodeJS.Timeout };
+
+export type ClientState = 'idle' | 'connecting' | 'bound' | 'backoff' | 'stopped';
+
+export interface SmppClientEvents {
+  state: [ClientState];
+  /** A deliver_sm, parsed. Call `respond(status)` once the message is durably stored (or refused). */
+  deliver: [DeliverSm, (status: number) => void];
+  /** Something the SMSC sent that we could not use; answered already. */
+  malformed: [{ reason: string; commandId: number; status: number }];
+}
+
+/**
+ * One bind to one SMSC account, kept alive: connect, bind, keep alive, and rebind when the link
+ * drops, with exponential backoff and jitter.
+ */
+export class SmppClient extends EventEmitter<SmppClientEvents> {
+  private session: FramedSession | undefined;
+  private pending = new Map<number, Pending>();
+  private sequence = 0;
+  private attempt = 0;
+  private stateValue: ClientState = 'idle';
+  private watchdog: NodeJS.Timeout | undefined;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private lastHeard = 0;
+  private inFlight = 0;
+  private windowWaiters: (() => void)[] = [];
+  private nextSendAt = 0;
+  private pausedUntil = 0;
+
+  constructor(
+    readonly account: SmscAccount,
+    private readonly timings: ClientTimings,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  get state(): ClientState {
+    return this.stateValue;
+  }
+
+  private setState(state: ClientState): void {
+    if (this.stateValue === state) return;
+    this.stateValue = state;
+    this.emit('state', state);
+  }
+
+  start(): void {
+    if (this.stateValue !== 'idle' && this.stateValue !== 'stopped') return;
+    this.setState('connecting');
+    this.connect();
+  }
+
+  /** Unbinds politely (bounded by the request timeout), then closes; pending requests are rejected. */
+  async stop(): Promise<void> {
+    const wasBound = this.stateValue === 'bound';
+    this.setState('stopped');
+    clearTimeout(this.reconnectTimer);
+    if (this.session && wasBound) await this.request('unbind', {}).catch(() => undefined);
+    this.endSession('stopped');
+  }
+
+  private connect(): void {
+    const { host, port } = this.account;
+    const socket = this.account.tls ? tls.connect({ host, port }) : net.connect({ host, port });
+    const session = new FramedSession({ socket });
+    this.session = session;
+    session.on('error', (err: Error) => this.log.warn({ err: { message: err.message, code: (err as { code?: string }).code }, smsc: this.account.id }, 'smpp socket error'));
+    session.on('close', () => {
+      if (this.session === session) this.endSession('socket closed');
+    });
+    session.on('frame', (frame: Buffer, head: ReturnType<typeof readHeader> & object) => this.onFrame(session, frame, head));
+    session.on('framing_error', (head: ReturnType<typeof readHeader> & object) => {
+      this.log.warn({ smsc: this.account.id, commandLength: head.commandLength }, 'smpp pdu with an impossible length; rebinding');
+      this.emit('malformed', { reason: `command_length ${head.commandLength}`, commandId: head.commandId, status: STATUS.ESME_RINVCMDLEN });
+      // SMPP 3.4 §2.3: generic_nack for a PDU we cannot frame; then the stream cannot be trusted.
+      socket.write(encodeResponse(COMMAND.generic_nack, STATUS.ESME_RINVCMDLEN, head.sequence));
+      socket.end();
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    });
+    socket.once(this.account.tls ? 'secureConnect' : 'connect', () => void this.bind());
+  }
+
+  private async bind(): Promise<void> {
+    const command = `bind_${this.account.bindMode}`;
+    try {
+      await this.request(command, {
+        system_id: this.account.systemId,
+        password: this.account.password,
+        system_type: this.account.systemType,
+        interface_version: 0x34,
+      });
+    } catch (err) {
+      this.log.warn({ smsc: this.account.id, err: { message: (err as Error).message } }, 'smpp bind failed');
+      this.endSession('bind failed');
+      return;
+    }
+    this.attempt = 0;
+    this.lastHeard = Date.now();
+    this.setState('bound');
+    this.log.info({ smsc: this.account.id, mode: this.account.bindMode }, 'smpp bound');
+    this.startWatchdog();
+  }
+
+  /** Sends enquire_link when the link is quiet; ends a session that does not answer it. */
+  private startWatchdog(): void {
+    clearInterval(this.watchdog);
+    const every = this.timings.enquireLinkMs;
+    this.watchdog = setInterval(() => {
+      if (this.stateValue !== 'bound') return;
+      if (Date.now() - this.lastHeard < every) return;
+      this.request('enquire_link', {}).catch((err: Error) => {
+        this.log.warn({ smsc: this.account.id, err: { message: err.message } }, 'smpp enquire_link unanswered; rebinding');
+        this.session?.destroy();
+      });
+    }, Math.max(250, Math.floor(every / 2)));
+    this.watchdog.unref();
+  }
+
+  private onFrame(session: FramedSession, frame: Buffer, head: { commandId: number; commandStatus: number; sequence: number }): void {
+    this.lastHeard = Date.now();
+    if (head.commandId === COMMAND.deliver_sm) {
+      const parsed = parseDeliverSm(frame);
+      if (!parsed.ok) {
+        this.log.warn({ smsc: this.account.id, reason: parsed.reason }, 'malformed deliver_sm refused');
+        this.emit('malformed', { reason: parsed.reason, commandId: head.commandId, status: parsed.status });
+        session.socket.write(encodeResponse(COMMAND.deliver_sm_resp, parsed.status, head.sequence));
+        return;
+      }
+      let answered = false;
+      this.emit('deliver', parsed.value, (status) => {
+        if (answered) return;
+        answered = true;
+        // The socket may have closed meanwhile: then the SMSC redelivers, and dedup absorbs it.
+        if (this.session === session && session.socket.writable) {
+          session.socket.write(encodeResponse(COMMAND.deliver_sm_resp, status, head.sequence));
+        }
+      });
+      if (this.listenerCount('deliver') === 0) session.socket.write(encodeResponse(COMMAND.deliver_sm_resp, STATUS.ESME_RX_T_APPN, head.sequence));
+      return;
+    }
+    let pdu: PDU;
+    try {
+      pdu = new smpp.PDU(frame);
+    } catch (err) {
+      this.log.warn({ smsc: this.account.id, commandId: head.commandId, err: { message: (err as Error).message } }, 'undecodable pdu');
+      this.emit('malformed', { reason: (err as Error).message, commandId: head.commandId, status: STATUS.ESME_RSYSERR });
+      if (!(head.commandId & 0x80000000)) session.socket.write(encodeResponse(COMMAND.generic_nack, STATUS.ESME_RSYSERR, head.sequence));
+      return;
+    }
+    if (pdu.isResponse()) {
+      const pending = this.pending.get(pdu.sequence_number);
+      if (!pending) return;
+      this.pending.delete(pdu.sequence_number);
+      clearTimeout(pending.timer);
+      if (pdu.command === 'generic_nack' || pdu.command_status !== 0) pending.reject(new SmppStatusError(pending.command, pdu.command_status));
+      else pending.resolve(pdu);
+      return;
+    }
+    switch (pdu.command) {
+      case 'enquire_link':
+        session.send(pdu.response());
+        return;
+      case 'unbind':
+        this.log.info({ smsc: this.account.id }, 'smsc unbound us');
+        session.send(pdu.response());
+        session.close();
+        return;
+      case 'unknown':
+        this.emit('malformed', { reason: 'unknown command_id', commandId: head.commandId, status: STATUS.ESME_RINVCMDID });
+        session.socket.write(encodeResponse(COMMAND.generic_nack, STATUS.ESME_RINVCMDID, head.sequence));
+        return;
+      default:
+        // data_sm, alert_notification…: not used by the SMSCs of 1708; say so rather than stay silent.
+        session.socket.write(encodeResponse(COMMAND.generic_nack, STATUS.ESME_RINVCMDID, head.sequence));
+    }
+  }
+
+  private endSession(reason: string): void {
+    clearInterval(this.watchdog);
+    const session = this.session;
+    this.session = undefined;
+    session?.removeAllListeners('frame');
+    session?.destroy();
+    for (const [sequence, pending] of this.pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new SmppClosedError(reason));
+      this.pending.delete(sequence);
+    }
+    this.releaseWindow(true);
+    if (this.stateValue === 'stopped') return;
+    this.setState('backoff');
+    const base = Math.min(this.timings.reconnectMaxMs, this.timings.reconnectMinMs * 2 ** this.attempt);
+    const delay = Math.round(base / 2 + Math.random() * (base / 2));
+    this.attempt = Math.min(this.attempt + 1, 16);
+    this.log.info({ smsc: this.account.id, reason, retryInMs: delay }, 'smpp session ended');
+    this.reconnectTimer = setTimeout(() => {
+      if (this.stateValue === 'stopped') return;
+      this.setState('connecting');
+      this.connect();
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  /** Sends a request and resolves with its response; times out, and is rejected if the session ends. */
+  request(command: string, fields: Record<string, unknown>): Promise<PDU> {
+    const session = this.session;
+    if (!session || !session.socket.writable) return Promise.reject(new SmppClosedError('not connected'));
+    this.sequence = this.sequence >= 0x7fffffff ? 1 : this.sequence + 1;
+    const pdu = new smpp.PDU(command, { ...fields, sequence_number: this.sequence });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(pdu.sequence_number);
+        reject(new SmppTimeoutError(command, this.timings.requestTimeoutMs));
+      }, this.timings.requestTimeoutMs);
+      this.pending.set(pdu.sequence_number, { command, resolve, reject, timer });
+      session.send(pdu);
+    });
+  }
+
+  /**
+   * submit_sm within the account's window (responses outstanding) and TPS. Resolves with the SMSC's
+   * message_id; rejects with SmppStatusError (e.g. ESME_RTHROTTLED), SmppTimeoutError or SmppClosedError.
+   */
+  async submit(fields: Record<string, unknown>): Promise<string> {
+    if (this.stateValue !== 'bound') throw new SmppClosedError(`not bound (${this.stateValue})`);
+    await this.acquireWindow();
+    try {
+      await this.paceTps();
+      const response = await this.request('submit_sm', fields);
+      return typeof response.message_id === 'string' ? response.message_id : '';
+    } finally {
+      this.releaseWindow(false);
+    }
+  }
+
+  /** Holds every submit for `ms`: the SMSC said it is throttling this account. */
+  pause(ms: number): void {
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + ms);
+  }
+
+  private async acquireWindow(): Promise<void> {
+    while (this.inFlight >= this.account.window) {
+      await new Promise<void>((resolve) => this.windowWaiters.push(resolve));
+      if (this.stateValue !== 'bound') throw new SmppClosedError('session ended while waiting for the window');
+    }
+    this.inFlight++;
+  }
+
+  private releaseWindow(all: boolean): void {
+    if (all) {
+      this.inFlight = 0;
+      for (const wake of this.windowWaiters.splice(0)) wake();
+      return;
+    }
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    this.windowWaiters.shift()?.();
+  }
+
+  private async paceTps(): Promise<void> {
+    const now = Date.now();
+    const slot = Math.max(now, this.nextSendAt, this.pausedUntil);
+    this.nextSendAt = slot + 1000 / this.account.tps;
+    if (slot > now) await new Promise((r) => setTimeout(r, slot - now));
+  }
+}

@@ -1,0 +1,158 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { classifyDeliver, joinParts, msisdnOf, previousDedupKey, toInboundMessage } from '../../../adapters/sms/inbound.ts';
+import { COMMAND, STATUS, TLV, parseDeliverSm } from '../../../adapters/sms/pdu.ts';
+
+/** Builds a deliver_sm by hand, byte by byte as SMPP 3.4 §4.6.1 lays it out. */
+function deliverSm(fields: {
+  source?: string;
+  esmClass?: number;
+  dataCoding?: number;
+  userData?: Uint8Array;
+  tlvs?: [number, Uint8Array][];
+  sequence?: number;
+}): Buffer {
+  const cstr = (s: string) => Buffer.concat([Buffer.from(s, 'latin1'), Buffer.from([0])]);
+  const userData = Buffer.from(fields.userData ?? Buffer.from('LAPOR jalan rusak', 'latin1'));
+  const body = Buffer.concat([
+    cstr(''),
+    Buffer.from([1, 1]),
+    cstr(fields.source ?? '6281290417736'),
+    Buffer.from([0, 0]),
+    cstr('1708'),
+    Buffer.from([fields.esmClass ?? 0, 0, 0]),
+    cstr(''),
+    cstr(''),
+    Buffer.from([0, 0, fields.dataCoding ?? 0, 0, userData.length]),
+    userData,
+    ...(fields.tlvs ?? []).map(([tag, value]) => {
+      const head = Buffer.alloc(4);
+      head.writeUInt16BE(tag, 0);
+      head.writeUInt16BE(value.length, 2);
+      return Buffer.concat([head, value]);
+    }),
+  ]);
+  const header = Buffer.alloc(16);
+  header.writeUInt32BE(16 + body.length, 0);
+  header.writeUInt32BE(COMMAND.deliver_sm, 4);
+  header.writeUInt32BE(0, 8);
+  header.writeUInt32BE(fields.sequence ?? 7, 12);
+  return Buffer.concat([header, body]);
+}
+
+describe('parseDeliverSm', () => {
+  it('reads every field of a well-formed PDU', () => {
+    const parsed = parseDeliverSm(deliverSm({ sequence: 42 }));
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(parsed.value).toMatchObject({ sequence: 42, source: { ton: 1, npi: 1, addr: '6281290417736' }, destination: { addr: '1708' }, dataCoding: 0 });
+    expect(Buffer.from(parsed.value.userData).toString('latin1')).toBe('LAPOR jalan rusak');
+  });
+
+  it('takes message_payload when short_message is empty, and refuses both at once', () => {
+    const payload = Buffer.from('a'.repeat(400));
+    const ok = parseDeliverSm(deliverSm({ userData: Buffer.alloc(0), tlvs: [[TLV.message_payload, payload]] }));
+    expect(ok.ok && ok.value.fromPayload && ok.value.userData.length).toBe(400);
+    const both = parseDeliverSm(deliverSm({ tlvs: [[TLV.message_payload, payload]] }));
+    expect(both).toMatchObject({ ok: false, status: STATUS.ESME_RINVMSGLEN });
+  });
+
+  it('refuses a truncated body, a lying sm_length and a broken TLV with a status, never throwing', () => {
+    const good = deliverSm({});
+    const fixLength = (b: Buffer) => {
+      b.writeUInt32BE(b.length, 0);
+      return b;
+    };
+    expect(parseDeliverSm(fixLength(Buffer.from(good.subarray(0, 30))))).toMatchObject({ ok: false, status: STATUS.ESME_RINVMSGLEN });
+    const lying = Buffer.from(good);
+    lying[lying.length - 'LAPOR jalan rusak'.length - 1] = 200; // sm_length says 200
+    expect(parseDeliverSm(lying)).toMatchObject({ ok: false, reason: expect.stringMatching(/short_message/) });
+    const badTlv = fixLength(Buffer.concat([good, Buffer.from([0x04, 0x24, 0x00])]));
+    expect(parseDeliverSm(badTlv)).toMatchObject({ ok: false, reason: 'truncated TLV header' });
+    expect(parseDeliverSm(good.subarray(0, 10))).toMatchObject({ ok: false, status: STATUS.ESME_RINVCMDLEN });
+  });
+
+  it('never throws on any bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.boolean(), (bytes, withHeader) => {
+        const buffer = Buffer.from(bytes);
+        if (withHeader && buffer.length >= 16) buffer.writeUInt32BE(buffer.length, 0);
+        const parsed = parseDeliverSm(buffer);
+        expect(typeof parsed.ok).toBe('boolean');
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('classifyDeliver', () => {
+  const parse = (fields: Parameters<typeof deliverSm>[0]) => {
+    const parsed = parseDeliverSm(deliverSm(fields));
+    if (!parsed.ok) throw new Error(parsed.reason);
+    return classifyDeliver(parsed.value, 'telkomsel');
+  };
+
+  it('tells a delivery receipt by esm_class, by TLV, or by its exact text — never a citizen’s words', () => {
+    const text = 'id:abc123 sub:001 dlvrd:001 submit date:2612020830 done date:2612020831 stat:DELIVRD err:000 text:LAPOR!';
+    expect(parse({ esmClass: 0x04, userData: Buffer.from(text) })).toMatchObject({ kind: 'receipt', messageId: 'abc123', state: 'delivered' });
+    expect(parse({ userData: Buffer.alloc(0), tlvs: [[TLV.receipted_message_id, Buffer.from('xyz\0')], [TLV.message_state, Buffer.from([5])]] })).toMatchObject({
+      kind: 'receipt',
+      messageId: 'xyz',
+      state: 'failed',
+    });
+    expect(parse({ userData: Buffer.from(text) })).toMatchObject({ kind: 'receipt' });
+    expect(parse({ userData: Buffer.from('id saya 123, status laporan saya apa?') })).toMatchObject({ kind: 'message' });
+  });
+
+  it('finds concatenation in a UDH or in SAR TLVs, and refuses a UDH longer than the message', () => {
+    const udh = Buffer.from([0x05, 0x00, 0x03, 0x2a, 0x02, 0x01]);
+    expect(parse({ esmClass: 0x40, userData: Buffer.concat([udh, Buffer.from('bagian satu')]) })).toMatchObject({
+      kind: 'part',
+      concat: { ref: 0x2a, total: 2, seq: 1 },
+      text: 'bagian satu',
+    });
+    const sar: [number, Uint8Array][] = [
+      [TLV.sar_msg_ref_num, Buffer.from([0x01, 0x02])],
+      [TLV.sar_total_segments, Buffer.from([3])],
+      [TLV.sar_segment_seqnum, Buffer.from([2])],
+    ];
+    expect(parse({ tlvs: sar })).toMatchObject({ kind: 'part', concat: { ref: 0x0102, total: 3, seq: 2, refBits: 16 } });
+    expect(parse({ esmClass: 0x40, userData: Buffer.from([0x30, 0x00, 0x03]) })).toMatchObject({ kind: 'rejected', status: STATUS.ESME_RINVMSGLEN });
+  });
+
+  it('decodes UCS-2 and keeps going on an odd byte, noting the problem', () => {
+    const ucs2 = Buffer.from('Jalan 🚧 rusak', 'utf16le').swap16();
+    expect(parse({ dataCoding: 8, userData: ucs2 })).toMatchObject({ kind: 'message', text: 'Jalan 🚧 rusak', problems: [] });
+    const odd = parse({ dataCoding: 8, userData: Buffer.concat([ucs2, Buffer.from([0x41])]) });
+    expect(odd).toMatchObject({ kind: 'message', text: 'Jalan 🚧 rusak' });
+    expect(odd.kind === 'message' && odd.problems.length).toBeGreaterThan(0);
+  });
+});
+
+describe('the InboundMessage of an SMS', () => {
+  const base = { account: 'telkomsel', source: { ton: 1, npi: 1, addr: '6281290417736' }, destination: { ton: 0, npi: 0, addr: '1708' }, dedupWindowMs: 3_600_000 };
+
+  it('writes the number as +62…, whatever TON the SMSC used', () => {
+    expect(msisdnOf({ ton: 1, npi: 1, addr: '6281290417736' })).toBe('+6281290417736');
+    expect(msisdnOf({ ton: 2, npi: 1, addr: '081290417736' })).toBe('+6281290417736');
+  });
+
+  it('gives a redelivery the same dedup key, and another text or number another one', () => {
+    const at = new Date('2026-12-02T08:10:00Z');
+    const a = toInboundMessage({ ...base, text: 'CEK 5723181068', receivedAt: at });
+    const again = toInboundMessage({ ...base, text: 'CEK 5723181068', receivedAt: new Date(at.getTime() + 60_000) });
+    expect(again.dedupKey).toBe(a.dedupKey);
+    expect(toInboundMessage({ ...base, text: 'CEK 7153980803', receivedAt: at }).dedupKey).not.toBe(a.dedupKey);
+    expect(toInboundMessage({ ...base, source: { ton: 1, npi: 1, addr: '6285711934480' }, text: 'CEK 5723181068', receivedAt: at }).dedupKey).not.toBe(a.dedupKey);
+    // Across the window boundary the key changes, and the previous window's key is checked too.
+    const next = toInboundMessage({ ...base, text: 'CEK 5723181068', receivedAt: new Date('2026-12-02T09:00:01Z') });
+    expect(next.dedupKey).not.toBe(a.dedupKey);
+    expect(previousDedupKey(next, base.dedupWindowMs)).toBe(a.dedupKey);
+    expect(a.dedupKey).toMatch(/^sms_[A-Za-z0-9.=]+_[0-9a-z]+$/);
+  });
+
+  it('joins parts in order and marks the gaps of an incomplete one', () => {
+    expect(joinParts([{ seq: 2, data: 'dua ' }, { seq: 1, data: 'satu ' }, { seq: 3, data: 'tiga' }], 3)).toEqual({ text: 'satu dua tiga', incomplete: false });
+    expect(joinParts([{ seq: 1, data: 'satu' }, { seq: 4, data: 'empat' }], 4)).toEqual({ text: 'satu […] empat', incomplete: true });
+  });
+});

@@ -1,0 +1,235 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { normalizeAddress } from '../../../src/core/inbound.ts';
+import { encodeText, udh8 } from '../../../scripts/smsc/text.ts';
+import { SmscSimulator } from '../../../scripts/smsc/simulator.ts';
+import { createTestEnv, eventually, type TestEnv } from '../../helpers/env.ts';
+
+/**
+ * SMS 1708 end to end over real SMPP on loopback: the SMSC simulator delivers what a citizen texts,
+ * the gateway binds to it as the ESME, files reports in PostgreSQL and answers by submit_sm.
+ */
+
+let sim: SmscSimulator;
+let env: TestEnv;
+let numberCounter = Math.floor(Math.random() * 1e6);
+const newNumber = () => `+62812${String(numberCounter++).padStart(7, '0')}`;
+
+beforeAll(async () => {
+  sim = await SmscSimulator.start({ systemId: 'lapor', password: 'secret', receiptDelayMs: 5 });
+  env = await createTestEnv({
+    channels: ['sms'],
+    env: {
+      LAPOR_SMPP_URLS: `smpp://lapor:secret@127.0.0.1:${sim.port}?id=sim&tps=1000&window=50`,
+      LAPOR_SMPP_RECONNECT_MIN_MS: '50',
+      LAPOR_SMPP_RECONNECT_MAX_MS: '200',
+      LAPOR_SMPP_LEASE_MS: '2000',
+      LAPOR_SMPP_RATE_LIMIT_PER_HOUR: '100000',
+      LAPOR_SMPP_CONCAT_TIMEOUT_MS: '1000',
+      LAPOR_SMPP_REQUEST_TIMEOUT_MS: '2000',
+    },
+  });
+  await sim.waitForBind(10_000);
+});
+afterAll(async () => {
+  await env?.close();
+  await sim?.close();
+});
+
+const contactHash = (number: string) => env.runtime.keys.blindIndex(normalizeAddress(number));
+
+async function reportsFrom(number: string) {
+  const { rows } = await env.runtime.db.query<{ tracking_id: string; text: string; incomplete: boolean; rahasia: boolean }>(
+    `SELECT tracking_id, text, incomplete, rahasia FROM reports WHERE contact_hash = $1 ORDER BY seq`,
+    [contactHash(number)],
+  );
+  return rows;
+}
+
+async function oneReportFrom(number: string) {
+  return eventually(async () => {
+    const rows = await reportsFrom(number);
+    return rows.length ? rows : undefined;
+  }, 10_000, `report from ${number}`).then((rows) => {
+    expect(rows).toHaveLength(1);
+    return rows[0]!;
+  });
+}
+
+const repliesTo = (number: string) => sim.replies().filter((r) => r.to === number);
+async function replyTo(number: string, matching: RegExp) {
+  return eventually(async () => repliesTo(number).find((r) => matching.test(r.text)), 10_000, `reply to ${number} matching ${matching}`);
+}
+
+describe('a citizen texts 1708', () => {
+  it('files a report, answers with its tracking ID, and answers CEK with its status', async () => {
+    const from = newNumber();
+    const { statuses } = await sim.sendMo({ from, text: 'LAPOR jalan rusak di depan SDN 3' });
+    expect(statuses).toEqual([0]);
+    const report = await oneReportFrom(from);
+    expect(report.text).toBe('jalan rusak di depan SDN 3');
+    const received = await replyTo(from, /diterima dengan nomor/);
+    expect(received.text).toContain(report.tracking_id);
+    expect(received.from).toBe('1708');
+
+    await sim.sendMo({ from, text: `CEK ${report.tracking_id}` });
+    const status = await replyTo(from, /Status laporan/);
+    expect(status.text).toMatch(new RegExp(`${report.tracking_id}: (belum terverifikasi|tertunda)`));
+  });
+
+  it('joins a long SMS sent in parts, reversed and with a part twice, into one report', async () => {
+    const from = newNumber();
+    const text = `${'Sudah tiga bulan jalan di Desa Sukamaju berlubang besar, '.repeat(6)}mohon segera diperbaiki.`;
+    const { statuses, order } = await sim.sendMo({ from, text, split: 'udh8', order: 'reverse', duplicate: [2] });
+    expect(order.length).toBeGreaterThan(3);
+    expect(statuses.every((s) => s === 0)).toBe(true);
+    const report = await oneReportFrom(from);
+    expect(report.text).toBe(text);
+    expect(report.incomplete).toBe(false);
+  });
+
+  it.each(['udh16', 'sar'] as const)('joins %s parts sent shuffled', async (split) => {
+    const from = newNumber();
+    const text = `Laporan ${split}: ${'puskesmas kekurangan obat dan dokter jaga tidak datang, '.repeat(5)}`.trim();
+    await sim.sendMo({ from, text, split, order: 'shuffle' });
+    expect((await oneReportFrom(from)).text).toBe(text);
+  });
+
+  it('reads UCS-2 with emoji, message_payload, and the GSM extension table exactly', async () => {
+    const cases = [
+      { text: 'Lampu jalan mati 🚧🌑 sudah 2 minggu, warga takut keluar malam', encoding: 'ucs2' as const },
+      { text: `Saluran air {tersumbat} [RT 04] ~ biaya €5? ${'x'.repeat(10)}`, encoding: 'gsm' as const },
+      { text: `Payload: ${'pungutan liar di kantor kelurahan, '.repeat(8)}`, encoding: 'gsm' as const, split: 'payload' as const },
+    ];
+    for (const c of cases) {
+      const from = newNumber();
+      await sim.sendMo({ from, text: c.text, encoding: c.encoding, ...(c.split ? { split: c.split } : {}) });
+      // The keyword parser trims the report text.
+      expect((await oneReportFrom(from)).text).toBe(c.text.trim());
+    }
+  });
+
+  it('files the parts received as ONE report marked incomplete when the rest never comes', async () => {
+    const from = newNumber();
+    const digits = from.slice(1);
+    const part = (seq: number, text: string) =>
+      sim.sendPdu('deliver_sm', {
+        source_addr_ton: 1,
+        source_addr_npi: 1,
+        source_addr: digits,
+        destination_addr: '1708',
+        esm_class: 0x40,
+        data_coding: 0,
+        short_message: Buffer.concat([udh8(0x77, 3, seq), encodeText(text, 'gsm')]),
+      });
+    expect((await part(1, 'Bagian pertama laporan tentang jembatan putus. '))?.command_status).toBe(0);
+    expect((await part(3, 'Bagian ketiga: mohon segera ditangani.'))?.command_status).toBe(0);
+    await new Promise((r) => setTimeout(r, 1_100));
+    const sms = env.runtime.adapters.get('sms') as unknown as { sweep(now?: Date): Promise<number> };
+    await sms.sweep(new Date(Date.now() + 1_000));
+    const report = await oneReportFrom(from);
+    expect(report.incomplete).toBe(true);
+    expect(report.text).toBe('Bagian pertama laporan tentang jembatan putus. […] Bagian ketiga: mohon segera ditangani.');
+  });
+});
+
+describe('replies', () => {
+  it('records the delivery receipt of every reply on its outbound message', async () => {
+    const from = newNumber();
+    await sim.sendMo({ from, text: 'Antrean di kantor samsat kota sangat panjang dan petugas sering tidak ada.' });
+    const report = await oneReportFrom(from);
+    const status = await eventually(async () => {
+      const { rows } = await env.runtime.db.query<{ status: string; transport_ids: string[] }>(
+        `SELECT m.status, m.transport_ids FROM messages m WHERE m.notify_key = $1`,
+        [`n_${report.tracking_id}_received`],
+      );
+      return rows[0]?.status === 'delivered' ? rows[0] : undefined;
+    }, 10_000, 'receipt');
+    expect(status.transport_ids.length).toBeGreaterThan(0);
+    for (const id of status.transport_ids) expect(sim.receipts.map((r) => r.messageId)).toContain(id);
+  });
+
+  it('backs off and retries when the SMSC throttles, and still delivers the reply', async () => {
+    sim.throttleNext(3);
+    const from = newNumber();
+    await sim.sendMo({ from, text: 'BANTUAN' });
+    const help = await replyTo(from, /1708/);
+    expect(help.text).toContain('CEK');
+    const throttled = sim.submits.filter((s) => s.to === from && s.status === 0x58);
+    expect(throttled.length).toBeGreaterThan(0);
+  });
+
+  it('sends replies as GSM-7 within three segments', async () => {
+    const from = newNumber();
+    await sim.sendMo({ from, text: 'INFO' });
+    await replyTo(from, /1708/);
+    const submits = sim.submits.filter((s) => s.to === from && s.status === 0);
+    expect(submits.length).toBeGreaterThan(0);
+    expect(submits.length).toBeLessThanOrEqual(3);
+    for (const s of submits) expect(s.dataCoding).toBe(0);
+    for (const s of submits) expect(s.issues).toEqual([]);
+  });
+});
+
+describe('faults', () => {
+  it('loses and duplicates nothing when the SMSC drops the bind with messages outstanding and redelivers them', async () => {
+    const from = Array.from({ length: 40 }, () => newNumber());
+    const texts = from.map((_, i) => `Laporan nomor ${i}: penerangan jalan umum di gang ${i} mati total.`);
+    const first = Promise.allSettled(from.map((f, i) => sim.sendMo({ from: f, text: texts[i]!, timeoutMs: 3_000 })));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(sim.dropBind()).toBeGreaterThan(0);
+    const outcome = await first;
+    await sim.waitForBind(10_000);
+    // The SMSC redelivers everything it has no deliver_sm_resp for — here, to be strict, everything.
+    const again = await Promise.all(from.map((f, i) => sim.sendMo({ from: f, text: texts[i]!, timeoutMs: 5_000 })));
+    for (const r of again) expect(r.statuses).toEqual([0]);
+    for (let i = 0; i < from.length; i++) {
+      const reports = await eventually(async () => {
+        const rows = await reportsFrom(from[i]!);
+        return rows.length ? rows : undefined;
+      }, 10_000, `report ${i}`);
+      expect(reports, `${outcome[i]?.status}`).toHaveLength(1);
+    }
+  });
+
+  it('stays up and answers malformed PDUs as SMPP 3.4 says', async () => {
+    const header = (length: number, id: number, seq: number) => {
+      const b = Buffer.alloc(16);
+      b.writeUInt32BE(length, 0);
+      b.writeUInt32BE(id, 4);
+      b.writeUInt32BE(0, 8);
+      b.writeUInt32BE(seq, 12);
+      return b;
+    };
+    // Unknown command_id: generic_nack, and the session goes on.
+    sim.sendRaw(header(16, 0x00000077, 9001));
+    // A deliver_sm whose body is cut short: deliver_sm_resp with an error, session goes on.
+    sim.sendRaw(Buffer.concat([header(20, 0x00000005, 9002), Buffer.from([0, 1, 1, 0x36])]));
+    await new Promise((r) => setTimeout(r, 200));
+    const from = newNumber();
+    await sim.sendMo({ from, text: 'Setelah PDU rusak: sampah menumpuk di pasar induk.' });
+    await oneReportFrom(from);
+    expect(env.logs.some((l) => l.includes('malformed deliver_sm refused'))).toBe(true);
+
+    // A command_length smaller than a header: framing is lost, so the bind is dropped and renewed.
+    sim.sendRaw(header(8, 0x00000005, 9003));
+    await eventually(async () => (env.logs.some((l) => l.includes('impossible length')) ? true : undefined));
+    await sim.waitForBind(10_000);
+    const after = newNumber();
+    await eventually(async () => {
+      try {
+        const { statuses } = await sim.sendMo({ from: after, text: 'Setelah bind baru: trotoar rusak parah.', timeoutMs: 1_000 });
+        return statuses[0] === 0 ? true : undefined;
+      } catch {
+        return undefined;
+      }
+    });
+    await oneReportFrom(after);
+  });
+
+  it('never logs a citizen’s number or text', () => {
+    const all = env.logs.join('\n');
+    expect(all).not.toMatch(/62812\d{7}/);
+    expect(all).not.toContain('jalan rusak di depan SDN 3');
+    expect(all).not.toContain('secret');
+  });
+});
