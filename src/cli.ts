@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, loadRules } from '../config/load.ts';
 import type { RulesConfig } from '../config/rules.ts';
 import type { Config } from '../config/schema.ts';
 import { WORKER_NAMES, startWorkers, type WorkerName } from '../workers/run.ts';
+import { smscAccounts } from '../adapters/sms/config.ts';
 import { CHANNEL_IDS, type ChannelId } from './core/inbound.ts';
 
 /** Channels whose adapter holds an upstream link of its own. */
@@ -157,6 +158,32 @@ async function runDlq(config: Config, log: Logger, rules: RulesConfig, args: str
  * signal handlers come first, so a signal during start-up, or a failing start-up step, still stops
  * everything already started (local redis-server and PostgreSQL included) in reverse order.
  */
+/** `auto`: a newcomer's `npm start` with no SMSC gets a simulated one to text from a second terminal. */
+function wantsSimulator(config: Config, roles: Roles): boolean {
+  if (config.smpp.simulator === 'on') return true;
+  return config.smpp.simulator === 'auto' && roles.http && roles.workers.length > 0 && smscAccounts(config.smpp).length === 0;
+}
+
+async function startSimulator(config: Config, log: Logger): Promise<{ config: Config; stop: () => Promise<void> }> {
+  // Loaded only here: the simulator is a developer tool, not part of a production role.
+  const { SmscSimulator } = await import('../scripts/smsc/simulator.ts');
+  const { startControl } = await import('../scripts/smsc/control.ts');
+  const sim = await SmscSimulator.start({ port: config.smpp.simulatorPort, systemId: 'lapor', password: 'lapor' });
+  const control = await startControl(sim, config.smpp.simulatorPort === 0 ? 0 : config.smpp.simulatorPort + 1);
+  log.info(
+    { smsc: `127.0.0.1:${sim.port}`, control: `http://127.0.0.1:${control.port}`, try: `npm run sim:smsc -- send --control ${control.port} --from +6281234567890 "LAPOR jalan rusak di depan SDN 3"` },
+    'no SMSC configured: started the SMSC simulator on loopback',
+  );
+  const url = `smpp://lapor:lapor@127.0.0.1:${sim.port}?id=simulator&tps=500&window=50`;
+  return {
+    config: { ...config, smpp: { ...config.smpp, urls: [config.smpp.urls, url].filter(Boolean).join(',') } },
+    stop: async () => {
+      await control.close();
+      await sim.close();
+    },
+  };
+}
+
 interface Roles {
   http: boolean;
   workers: WorkerName[];
@@ -164,7 +191,8 @@ interface Roles {
   channels: ChannelId[];
 }
 
-async function serve(config: Config, log: Logger, rules: RulesConfig, roles: Roles): Promise<number> {
+async function serve(initialConfig: Config, log: Logger, rules: RulesConfig, roles: Roles): Promise<number> {
+  let config = initialConfig;
   let signalled: NodeJS.Signals | undefined;
   let shuttingDown = false;
   let wake: () => void = () => undefined;
@@ -185,6 +213,11 @@ async function serve(config: Config, log: Logger, rules: RulesConfig, roles: Rol
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.warn({ err }, 'error while stopping'));
   };
   try {
+    if (roles.channels.includes('sms') && wantsSimulator(config, roles)) {
+      const simulated = await startSimulator(config, log);
+      stops.push(simulated.stop);
+      config = simulated.config;
+    }
     const runtime: Runtime = await openRuntime(config, log, { rules, channels: roles.channels });
     stops.push(() => runtime.close());
     for (const adapter of runtime.adapters.values()) {

@@ -66,7 +66,7 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
   let sweeper: NodeJS.Timeout | undefined;
 
   for (const account of accounts) {
-    const client = new SmppClient(account, settings, log.child({ channel: 'sms' }));
+    const client = new SmppClient(account, settings, log);
     client.on('deliver', (pdu, respond) => {
       handleDeliver(account.id, pdu).then(respond, (err: unknown) => {
         log.warn({ err: { message: (err as Error).message }, smsc: account.id }, 'deliver_sm not stored; asking the SMSC to retry');

@@ -49,6 +49,8 @@ export async function startGateway(env: Record<string, string>, options: StartOp
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     ...(process.env.HOME ? { HOME: process.env.HOME } : {}),
     LAPOR_HOST: '127.0.0.1',
+    // With no SMSC configured, `start` runs the SMSC simulator: on free ports here, never 2775.
+    LAPOR_SMPP_SIMULATOR_PORT: '0',
     ...env,
     LAPOR_PORT: String(port),
   };

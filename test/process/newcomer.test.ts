@@ -1,0 +1,38 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDatabase, eventually, testEnvVars } from '../helpers/env.ts';
+import { killAllGateways, startGateway } from '../helpers/gateway-process.ts';
+
+/**
+ * The issue's "done when", as a newcomer does it: `lapor start` with no SMSC configured runs the SMSC
+ * simulator; a second terminal texts the gateway through the simulator's control API and gets both
+ * answers by SMS.
+ */
+afterAll(async () => {
+  await killAllGateways();
+});
+
+describe('a newcomer texts the gateway from a second terminal', () => {
+  it('gets the tracking ID for LAPOR … and the status for CEK <id>', { timeout: 60_000 }, async () => {
+    const gateway = await startGateway({ ...testEnvVars({ LAPOR_DATABASE_URL: await createDatabase() }), LAPOR_LOG_LEVEL: 'info' });
+    const line = await eventually(async () => gateway.stdout.join('').split('\n').find((l) => l.includes('started the SMSC simulator')));
+    const control = (JSON.parse(line) as { control: string }).control;
+    const from = '+6281234567890';
+    const send = async (text: string) => {
+      const res = await fetch(`${control}/mo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from, text }) });
+      expect(await res.json()).toMatchObject({ statuses: [0] });
+    };
+    const reply = (matching: RegExp) =>
+      eventually(async () => {
+        const { replies } = (await (await fetch(`${control}/replies?to=${encodeURIComponent(from)}`)).json()) as { replies: { text: string }[] };
+        return replies.find((r) => matching.test(r.text));
+      }, 15_000, `reply matching ${matching}`);
+
+    await send('LAPOR jalan rusak di depan SDN 3');
+    const received = await reply(/diterima dengan nomor (\d{10})/);
+    const trackingId = /nomor (\d{10})/.exec(received.text)![1]!;
+    await send(`CEK ${trackingId}`);
+    const status = await reply(/Status laporan/);
+    expect(status.text).toContain(trackingId);
+    expect(await gateway.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+});
