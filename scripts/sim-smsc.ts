@@ -71,14 +71,16 @@ async function main(): Promise<number> {
       process.stderr.write('usage: send --from +6281234567890 "LAPOR jalan rusak di depan SDN 3"\n');
       return 64;
     }
-    const before = (await (await fetch(`${control}/replies`)).json()) as { replies: unknown[] };
+    const before = (await (await fetch(`${control}/replies`)).json()) as { replies: { index: number }[] };
+    // `since` is a position among the simulator's submits: start after the last reply seen so far.
+    const since = before.replies.reduce((max, r) => Math.max(max, r.index + 1), 0);
     const result = await post('/mo', { from: values.from, text, encoding: values.ucs2 ? 'ucs2' : 'auto', ...(values.split ? { split: values.split } : {}) });
     process.stdout.write(`sent: ${JSON.stringify(result)}\n`);
     const to = values.from.startsWith('+') ? values.from : `+${values.from}`;
     const seen = new Set<number>();
     const until = Date.now() + Number(values.wait) * 1000;
     while (Date.now() < until) {
-      const { replies } = (await (await fetch(`${control}/replies?to=${encodeURIComponent(to)}&since=${before.replies.length}`)).json()) as {
+      const { replies } = (await (await fetch(`${control}/replies?to=${encodeURIComponent(to)}&since=${since}`)).json()) as {
         replies: { index: number; text: string }[];
       };
       for (const reply of replies) {

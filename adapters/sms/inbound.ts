@@ -14,7 +14,8 @@ export type DeliveryState = 'delivered' | 'failed' | 'pending';
 export type Classified =
   | { kind: 'receipt'; messageId: string; state: DeliveryState; detail: string }
   | { kind: 'message'; text: string; problems: string[] }
-  | { kind: 'part'; groupKey: string; concat: ConcatInfo; text: string; problems: string[] }
+  /** `data`: `<data_coding>.<user data, UDH removed, base64>`; parts are decoded once joined. */
+  | { kind: 'part'; groupKey: string; concat: ConcatInfo; data: string; problems: string[] }
   | { kind: 'rejected'; status: number; reason: string };
 
 /** SMPP 3.4 §5.2.28 message_state values. */
@@ -68,12 +69,12 @@ export function classifyDeliver(pdu: DeliverSm, account: string): Classified {
     if (sar && 'invalid' in sar) problems.push(`SAR ignored: ${sar.invalid}`);
     else if (sar) concat = sar;
   }
-  const decoded = decodeUserData(userData, pdu.dataCoding);
-  problems.push(...decoded.problems);
   if (concat && concat.total > 1) {
     const groupKey = concatGroupKey({ account, source: pdu.source.addr, destination: pdu.destination.addr, concat });
-    return { kind: 'part', groupKey, concat, text: decoded.text, problems };
+    return { kind: 'part', groupKey, concat, data: `${pdu.dataCoding}.${Buffer.from(userData).toString('base64')}`, problems };
   }
+  const decoded = decodeUserData(userData, pdu.dataCoding);
+  problems.push(...decoded.problems);
   return { kind: 'message', text: decoded.text, problems };
 }
 
@@ -150,19 +151,39 @@ function contentHash(input: MessageInput): string {
     .replace(/[_-]/g, 'x');
 }
 
-/** Joins reassembled parts; missing ones leave a visible gap, so an operator sees the text is partial. */
-export function joinParts(parts: readonly { seq: number; data: string }[], total: number): { text: string; incomplete: boolean } {
-  const bySeq = new Map(parts.map((p) => [p.seq, p.data]));
-  const pieces: string[] = [];
+/**
+ * Joins reassembled parts (base64 user data) and decodes them. Runs of consecutive parts are decoded
+ * as one, since a phone may split a GSM escape pair or a UTF-16 surrogate pair across two parts;
+ * missing parts leave a visible gap, so an operator sees the text is partial.
+ */
+export function joinParts(parts: readonly { seq: number; data: string }[], total: number): { text: string; incomplete: boolean; problems: string[] } {
+  const split = (data: string) => {
+    const dot = data.indexOf('.');
+    return { dataCoding: Number(data.slice(0, dot)), bytes: Buffer.from(data.slice(dot + 1), 'base64') };
+  };
+  // The first part's alphabet stands for the message: a phone does not switch alphabet mid-message.
+  const dataCoding = parts[0] ? split(parts[0].data).dataCoding : 0;
+  const bySeq = new Map(parts.map((p) => [p.seq, split(p.data).bytes]));
+  const runs: Buffer[][] = [[]];
   let missing = false;
   for (let seq = 1; seq <= total; seq++) {
-    const piece = bySeq.get(seq);
-    if (piece === undefined) {
+    const bytes = bySeq.get(seq);
+    if (bytes) runs[runs.length - 1]!.push(bytes);
+    else {
       missing = true;
-      if (pieces[pieces.length - 1] !== ' […] ') pieces.push(' […] ');
-    } else {
-      pieces.push(piece);
+      if (runs[runs.length - 1]!.length) runs.push([]);
     }
   }
-  return { text: pieces.join('').replace(/\s*\[…\]\s*/g, ' […] ').trim(), incomplete: missing };
+  const problems: string[] = [];
+  const texts = runs
+    .filter((run) => run.length)
+    .map((run) => {
+      const decoded = decodeUserData(Buffer.concat(run), dataCoding);
+      problems.push(...decoded.problems);
+      return decoded.text.trim();
+    });
+  const leadingGap = !bySeq.has(1);
+  const trailingGap = !bySeq.has(total);
+  const text = `${leadingGap ? '[…] ' : ''}${texts.join(' […] ')}${trailingGap ? ' […]' : ''}`;
+  return { text, incomplete: missing, problems };
 }

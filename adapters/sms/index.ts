@@ -102,11 +102,12 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
           groupKey: classified.groupKey,
           seq: classified.concat.seq,
           total: classified.concat.total,
-          data: classified.text,
+          data: classified.data,
           receivedAt: new Date().toISOString(),
         });
         if (result.status !== 'complete') return STATUS.ESME_ROK;
         const joined = joinParts(result.parts, classified.concat.total);
+        if (joined.problems.length) log.info({ smsc: account, problems: joined.problems }, 'sms decoded with problems');
         const message = toInboundMessage({
           account,
           source: pdu.source,

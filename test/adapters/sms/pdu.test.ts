@@ -109,7 +109,7 @@ describe('classifyDeliver', () => {
     expect(parse({ esmClass: 0x40, userData: Buffer.concat([udh, Buffer.from('bagian satu')]) })).toMatchObject({
       kind: 'part',
       concat: { ref: 0x2a, total: 2, seq: 1 },
-      text: 'bagian satu',
+      data: `0.${Buffer.from('bagian satu').toString('base64')}`,
     });
     const sar: [number, Uint8Array][] = [
       [TLV.sar_msg_ref_num, Buffer.from([0x01, 0x02])],
@@ -151,8 +151,26 @@ describe('the InboundMessage of an SMS', () => {
     expect(a.dedupKey).toMatch(/^sms_[A-Za-z0-9.=]+_[0-9a-z]+$/);
   });
 
+  const gsm = (text: string) => `0.${Buffer.from(text, 'latin1').toString('base64')}`;
+
   it('joins parts in order and marks the gaps of an incomplete one', () => {
-    expect(joinParts([{ seq: 2, data: 'dua ' }, { seq: 1, data: 'satu ' }, { seq: 3, data: 'tiga' }], 3)).toEqual({ text: 'satu dua tiga', incomplete: false });
-    expect(joinParts([{ seq: 1, data: 'satu' }, { seq: 4, data: 'empat' }], 4)).toEqual({ text: 'satu […] empat', incomplete: true });
+    expect(joinParts([{ seq: 2, data: gsm('dua ') }, { seq: 1, data: gsm('satu ') }, { seq: 3, data: gsm('tiga') }], 3)).toMatchObject({ text: 'satu dua tiga', incomplete: false });
+    expect(joinParts([{ seq: 1, data: gsm('satu') }, { seq: 4, data: gsm('empat') }], 4)).toMatchObject({ text: 'satu […] empat', incomplete: true });
+    expect(joinParts([{ seq: 2, data: gsm('dua') }], 3)).toMatchObject({ text: '[…] dua […]', incomplete: true });
+  });
+
+  it('decodes a surrogate pair or a GSM escape that a phone split across two parts', () => {
+    const ucs2 = Buffer.from('Banjir 🌊 lagi', 'utf16le').swap16();
+    const cut = 8; // inside the surrogate pair of the emoji
+    const parts = [
+      { seq: 1, data: `8.${ucs2.subarray(0, cut + 2).toString('base64')}` },
+      { seq: 2, data: `8.${ucs2.subarray(cut + 2).toString('base64')}` },
+    ];
+    expect(joinParts(parts, 2)).toMatchObject({ text: 'Banjir 🌊 lagi', problems: [] });
+    const euro = [
+      { seq: 1, data: `0.${Buffer.from([0x41, 0x1b]).toString('base64')}` },
+      { seq: 2, data: `0.${Buffer.from([0x65, 0x42]).toString('base64')}` },
+    ];
+    expect(joinParts(euro, 2)).toMatchObject({ text: 'A€B', problems: [] });
   });
 });

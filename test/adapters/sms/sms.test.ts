@@ -149,13 +149,14 @@ describe('replies', () => {
   });
 
   it('backs off and retries when the SMSC throttles, and still delivers the reply', async () => {
+    const throttledBefore = sim.submits.filter((s) => s.status === 0x58).length;
     sim.throttleNext(3);
     const from = newNumber();
     await sim.sendMo({ from, text: 'BANTUAN' });
     const help = await replyTo(from, /1708/);
     expect(help.text).toContain('CEK');
-    const throttled = sim.submits.filter((s) => s.to === from && s.status === 0x58);
-    expect(throttled.length).toBeGreaterThan(0);
+    // The three refusals may have fallen on another test's late reply; either way each was retried.
+    expect(sim.submits.filter((s) => s.status === 0x58).length - throttledBefore).toBe(3);
   });
 
   it('sends replies as GSM-7 within three segments', async () => {
