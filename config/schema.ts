@@ -36,6 +36,9 @@ export const ConfigSchema = z.strictObject({
     .regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')
     .optional()
     .describe('Redis URL (`REDIS_URL` is also read). Unset: a local redis-server under `dataDir/redis`.'),
+  databasePoolSize: positiveInt
+    .default(60)
+    .describe('PostgreSQL connections per process; at least the sum of the worker concurrencies, plus the API.'),
   dataDir: z.string().min(1).default('./data').describe('Where local services and generated keys live.'),
   dataKey: z
     .string()

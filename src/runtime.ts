@@ -51,7 +51,7 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
 
     const databaseUrl = config.databaseUrl ?? local.databaseUrl!;
     if (options.migrate !== false) await migrate(databaseUrl, log);
-    const db = createDb(databaseUrl, log, { max: 20 });
+    const db = createDb(databaseUrl, log, { max: config.databasePoolSize });
     closers.push(() => db.end());
 
     const redisUrl = config.redisUrl ?? local.redisUrl!;

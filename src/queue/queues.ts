@@ -94,10 +94,11 @@ export class Queues {
     try {
       // `equivalentKeys`: other keys the same message may have had (SMS: the previous dedup window's).
       const keys = [message.dedupKey, ...equivalentKeys].map((k) => this.dedupKey(k));
-      if ((await this.redis.exists(...keys)) > 0) return { status: 'duplicate' };
+      // windowMs 0: the dedup key is new by construction (the web channel's fresh tracking ID).
+      if (windowMs > 0 && (await this.redis.exists(...keys)) > 0) return { status: 'duplicate' };
       const sealed = this.keys.seal('queue', message);
       await this.inbound.add('message', { channel: message.channel, dedupKey: message.dedupKey, sealed }, { jobId: message.dedupKey });
-      await this.redis.set(this.dedupKey(message.dedupKey), '1', 'PX', windowMs);
+      if (windowMs > 0) await this.redis.set(this.dedupKey(message.dedupKey), '1', 'PX', windowMs);
       return { status: 'queued' };
     } catch (err) {
       throw new EnqueueUnavailableError(err);
@@ -111,12 +112,15 @@ export class Queues {
 
   /** Adds the jobs a committed transaction asked for. Job ids make a repeat harmless. */
   async addEffects(effects: readonly Effect[]): Promise<void> {
-    for (const raw of effects) {
-      const effect = EffectSchema.parse(raw);
-      const queue = this.byName.get(effect.queue);
-      if (!queue) throw new Error(`effect for unknown queue ${effect.queue}`);
-      await queue.add(effect.name, effect.data, { jobId: effect.jobId });
-    }
+    // Independent jobs: added together, in one round of pipelined commands.
+    await Promise.all(
+      effects.map((raw) => {
+        const effect = EffectSchema.parse(raw);
+        const queue = this.byName.get(effect.queue);
+        if (!queue) throw new Error(`effect for unknown queue ${effect.queue}`);
+        return queue.add(effect.name, effect.data, { jobId: effect.jobId });
+      }),
+    );
   }
 
   async close(): Promise<void> {

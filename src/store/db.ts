@@ -14,7 +14,8 @@ export function createDb(url: string, log: Logger, options: { max?: number } = {
     application_name: 'lapor-gateway',
   });
   // An idle client losing its connection emits here; without a listener the process would crash.
-  pool.on('error', (err) => log.warn({ err }, 'postgres idle client error'));
+  // pg-pool puts the whole client on err.client (connection settings included): log only what helps.
+  pool.on('error', (err: Error & { code?: string }) => log.warn({ err: { message: err.message, code: err.code } }, 'postgres idle client error'));
   return pool;
 }
 

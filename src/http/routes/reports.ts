@@ -45,6 +45,7 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
   // The web adapter's normalizer is pure; the route is its inbound side.
   const web = createWebAdapter();
   const idemTtlSeconds = config.dedup.webHours * 3600;
+  const sequence = new store.SequenceBlocks(db);
 
   return async (app) => {
     app.post(
@@ -67,14 +68,17 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
           : undefined;
 
         let trackingId: string | undefined;
+        let replayed = false;
         try {
           if (idemRedisKey) trackingId = await claimedTrackingId(idemRedisKey, fingerprint);
+          replayed = Boolean(trackingId);
           if (!trackingId) {
-            const candidate = codec.fromSequence(await store.nextReportSeq(db));
+            const candidate = codec.fromSequence(await sequence.take());
             if (idemRedisKey) {
               const won = await producer.set(idemRedisKey, `${candidate}:${fingerprint}`, 'EX', idemTtlSeconds, 'NX');
               // Lost a race with a concurrent retry of the same request: answer with its ID.
               trackingId = won ? candidate : await claimedTrackingId(idemRedisKey, fingerprint);
+              replayed = !won;
             } else {
               trackingId = candidate;
             }
@@ -86,9 +90,11 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         if (!trackingId) throw new EnqueueUnavailableError(new Error('idempotency key vanished'));
 
         const input: WebReportInput = { trackingId, text: body.text, reporter: body.reporter, anonim: body.anonim, rahasia: body.rahasia, idempotencyKey: key, lang: body.lang };
-        const result = await queues.enqueueInbound(web.normalize(input, { now: new Date() }), idemTtlSeconds * 1000);
-        metrics.inboundAccepted.inc({ channel: 'web', result: result.status });
-        if (result.status === 'duplicate') reply.header('idempotent-replayed', 'true');
+        // The dedup key is a tracking ID allocated just now (or the one an Idempotency-Key resolved to):
+        // the job id alone deduplicates it, so no dedup window is needed.
+        const result = await queues.enqueueInbound(web.normalize(input, { now: new Date() }), 0);
+        metrics.inboundAccepted.inc({ channel: 'web', result: replayed ? 'duplicate' : result.status });
+        if (replayed) reply.header('idempotent-replayed', 'true');
         return reply.status(201).send({
           trackingId,
           status: 'belum_terverifikasi',
