@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { envBool, positiveInt } from '../src/core/settings.ts';
 import { SmsSettingsSchema } from '../adapters/sms/config.ts';
 
 /**
@@ -12,12 +13,6 @@ import { SmsSettingsSchema } from '../adapters/sms/config.ts';
  * Each field carries a `.describe()` text: the README's configuration table is generated from it
  * (`npm run config:table`), and a test checks that the README lists every variable.
  */
-
-const bool = z
-  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
-  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
-
-const positiveInt = z.coerce.number().int().positive();
 
 export const ConfigSchema = z.strictObject({
   env: z
@@ -67,7 +62,7 @@ export const ConfigSchema = z.strictObject({
         .enum(['always', 'everysec'])
         .default('always')
         .describe('Least `appendfsync` accepted. `always` loses nothing acknowledged when Redis is killed; `everysec` may lose a second.'),
-      allowUnsafe: bool.default(false).describe('Run even when Redis has no AOF or may evict keys. Never in production.'),
+      allowUnsafe: envBool.default(false).describe('Run even when Redis has no AOF or may evict keys. Never in production.'),
     })
     .prefault({}),
   queue: z
@@ -92,7 +87,7 @@ export const ConfigSchema = z.strictObject({
   http: z
     .strictObject({
       bodyLimitBytes: positiveInt.default(64 * 1024).describe('Largest request body accepted.'),
-      trustProxy: bool.default(false).describe('Trust `X-Forwarded-*` from a reverse proxy.'),
+      trustProxy: envBool.default(false).describe('Trust `X-Forwarded-*` from a reverse proxy.'),
     })
     .prefault({}),
   smpp: SmsSettingsSchema.prefault({}),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { envBool, positiveInt } from '../../src/core/settings.ts';
 import type { SmscAccount } from './client.ts';
 
 /**
@@ -6,11 +7,6 @@ import type { SmscAccount } from './client.ts';
  * one variable is enough: LAPOR_SMPP_URLS=smpp://user:pass@host:port?tps=50&window=10 (ssmpp:// for
  * TLS), comma-separated for several SMSCs; LAPOR_SMPP_ACCOUNTS takes a JSON list for full control.
  */
-
-const bool = z
-  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
-  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes');
-const positiveInt = z.coerce.number().int().positive();
 
 export const SmscAccountSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9-]{1,32}$/, 'a short lower-case name like telkomsel'),
@@ -56,7 +52,7 @@ export const SmsSettingsSchema = z.strictObject({
   concatTimeoutMs: positiveInt.default(120_000).describe('A long SMS still missing parts after this becomes one report, marked incomplete.'),
   dedupMinutes: positiveInt.default(60).describe('How long the same SMS from the same number counts as a redelivery.'),
   maxSegments: z.coerce.number().int().min(1).max(10).default(3).describe('Most SMS segments one notification may take.'),
-  transliterate: bool.default(true).describe('Replace common non-GSM characters (curly quotes, dashes) so replies stay GSM-7.'),
+  transliterate: envBool.default(true).describe('Replace common non-GSM characters (curly quotes, dashes) so replies stay GSM-7.'),
   rateLimitPerHour: positiveInt.default(30).describe('Messages accepted per number per hour; more are refused before any report exists.'),
   blocklist: z.string().default('').describe('Numbers whose messages are refused, comma-separated.'),
   leaseMs: positiveInt.default(15_000).describe('A bind is held by one process; another takes over this long after the holder died.'),

@@ -59,8 +59,9 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
   const { settings, log, counters } = context;
   const accounts = smscAccounts(settings);
   const owner = context.owner ?? randomUUID();
-  const reassembler = new Reassembler(context.redis, { prefix: context.prefix, timeoutMs: settings.concatTimeoutMs });
   const dedupWindowMs = settings.dedupMinutes * 60_000;
+  // A part the SMSC redelivers after its message was filed is known for as long as any redelivery.
+  const reassembler = new Reassembler(context.redis, { prefix: context.prefix, timeoutMs: settings.concatTimeoutMs, tombstoneMs: dedupWindowMs });
   const blocked = new Set(settings.blocklist.split(',').map((n) => n.trim()).filter(Boolean).map((n) => context.hashAddress(msisdnOf({ ton: 0, npi: 0, addr: n }))));
   const binds = new Map<string, Bind>();
   let sweeper: NodeJS.Timeout | undefined;
