@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSmsAdapter } from '../../../adapters/sms/index.ts';
 import { normalizeAddress } from '../../../src/core/inbound.ts';
 import { encodeText, udh8 } from '../../../scripts/smsc/text.ts';
 import { SmscSimulator } from '../../../scripts/smsc/simulator.ts';
@@ -168,6 +169,53 @@ describe('replies', () => {
     expect(submits.length).toBeLessThanOrEqual(3);
     for (const s of submits) expect(s.dataCoding).toBe(0);
     for (const s of submits) expect(s.issues).toEqual([]);
+  });
+});
+
+describe('permanent send errors', () => {
+  it('records a refused destination on the message and does not retry it', async () => {
+    const invalidDestination = 0x0b; // ESME_RINVDSTADR
+    const failedCount = async () =>
+      (await env.runtime.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM messages WHERE status = 'failed' AND error LIKE 'invalid_recipient%'`)).rows[0]!.n;
+    const before = await failedCount();
+    sim.throttleNext(1, invalidDestination);
+    await sim.sendMo({ from: newNumber(), text: 'INFO' });
+    // The refusal falls on the next submit, which may be another test's late notification.
+    const refused = await eventually(async () => sim.submits.find((s) => s.status === invalidDestination), 10_000, 'refused submit');
+    await eventually(async () => ((await failedCount()) === before + 1 ? true : undefined), 10_000, 'failed message');
+    await new Promise((r) => setTimeout(r, 300));
+    const retried = sim.submits.filter((s) => s.index > refused.index && s.to === refused.to && s.text === refused.text);
+    expect(retried).toEqual([]);
+  });
+});
+
+describe('one live bind per SMSC account', () => {
+  it('lets a second process stand by, and take over when the holder stops', async () => {
+    const second = createSmsAdapter({
+      settings: env.config.smpp,
+      redis: env.runtime.producer,
+      prefix: env.config.queue.prefix,
+      log: env.runtime.log,
+      intake: env.runtime.queues.sink,
+      deliveries: { record: async () => 'unknown' },
+      hashAddress: (a) => a,
+      counters: { shielded: () => undefined, malformed: () => undefined },
+    });
+    await second.start();
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      expect(second.links()).toEqual([{ link: 'sim', state: 'standby', ok: true }]);
+      expect(sim.sessions).toBe(1);
+      const first = env.runtime.adapters.get('sms')!;
+      await first.stop!();
+      await eventually(async () => (second.links()[0]?.state === 'bound' ? true : undefined), 10_000, 'takeover');
+      expect(sim.sessions).toBe(1);
+      await second.stop();
+      await first.start!();
+      await eventually(async () => (first.links!()[0]?.state === 'bound' ? true : undefined), 10_000, 'bound again');
+    } finally {
+      await second.stop();
+    }
   });
 });
 
