@@ -1,0 +1,489 @@
+/**
+ * bench:smpp — SMS 1708 over real SMPP on loopback: the SMSC simulator floods N mobile-originated
+ * messages (mix single 8 : multipart 1 : UCS-2 1) at the gateway, beside the raw `smpp` library's
+ * deliver_sm rate measured in the same run.
+ *
+ *   npm run bench:smpp -- [--n 5000] [--rate 1000] [--duration 5] [--window 50] [--timeout 180] [--json]
+ *
+ * Phases (everything on 127.0.0.1, every loop bounded by --timeout):
+ *   1. raw: a plain `smpp` ESME bound to a fresh simulator acks every deliver_sm at once; then the
+ *      same with a BullMQ `Queue.add()` (on the benchmark's Redis, appendfsync always) before each ack;
+ *   2. intake: the gateway (SMS adapter only, NO workers) bound to a simulator; flood N → acked
+ *      messages/s and ack latency (first deliver_sm sent → last deliver_sm_resp);
+ *   3. whole path: intake, verify and notify workers started; flood N → per message, first
+ *      deliver_sm built/sent → first submit_sm the simulator receives for that sender; messages/s
+ *      until every reply is submitted; reports in PostgreSQL and replies are counted;
+ *   4. paced: --rate for --duration through the whole path.
+ * Redis (AOF, appendfsync always) and PostgreSQL (durable defaults) run from a temp dir under /tmp,
+ * removed on exit, error, Ctrl-C or the hard timeout.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { pino } from 'pino';
+import smpp, { type PDU, type Session } from 'smpp';
+import { loadConfig } from '../../config/load.ts';
+import { startLocalPostgres, startLocalRedis } from '../../src/local/services.ts';
+import { createLogger } from '../../src/log.ts';
+import { openRuntime } from '../../src/runtime.ts';
+import { WORKER_NAMES, startWorkers } from '../../workers/run.ts';
+import { SmscSimulator, type FloodResult, type SubmitRecord } from '../smsc/simulator.ts';
+import { filesystemOf, fmtInt, fmtMs, fmtRate, summarize, table, until, type Summary } from './lib.ts';
+
+interface Options {
+  n: number;
+  rate: number;
+  durationS: number;
+  window: number;
+  timeoutS: number;
+  json: boolean;
+  vsKannel: boolean;
+}
+
+const USAGE = `usage: npm run bench:smpp -- [options]
+  --n N          messages per saturation flood (5000)
+  --rate R       offered rate of the paced run, messages/s (1000)
+  --duration S   length of the paced run, seconds (5)
+  --window W     deliver_sm outstanding at most, in every flood (50)
+  --timeout S    hard limit for the whole run (180)
+  --json         also print one line: BENCH_JSON {...}
+  --vs-kannel    also run the load through Kannel (not implemented yet)`;
+
+class UsageError extends Error {}
+class TimeoutError extends Error {}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      n: { type: 'string' },
+      rate: { type: 'string' },
+      duration: { type: 'string' },
+      window: { type: 'string' },
+      timeout: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      'vs-kannel': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const num = (name: string, raw: string | undefined, fallback: number, min: number, max: number, integer = true): number => {
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+      throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${raw}`);
+    }
+    return value;
+  };
+  return {
+    n: num('n', values.n, 5_000, 1, 1_000_000),
+    rate: num('rate', values.rate, 1_000, 1, 100_000, false),
+    durationS: num('duration', values.duration, 5, 0.1, 600, false),
+    window: num('window', values.window, 50, 1, 1_000),
+    timeoutS: num('timeout', values.timeout, 180, 5, 3_600, false),
+    json: values.json,
+    vsKannel: values['vs-kannel'],
+  };
+}
+
+const MIX = { single: 8, multipart: 1, ucs2: 1 };
+
+// ── raw baseline: a plain smpp ESME ────────────────────────────────────────────────────────────
+
+interface RawDigest {
+  messages: number;
+  pdus: number;
+  acked: number;
+  messagesPerSecond: number;
+  pdusPerSecond: number;
+  ack?: Summary;
+}
+
+function digestFlood(r: FloodResult): RawDigest {
+  const s = r.elapsedMs / 1000;
+  return { messages: r.sent, pdus: r.pdus, acked: r.acked, messagesPerSecond: r.acked / s, pdusPerSecond: r.pdus / s, ack: summarize(r.ackLatencyMs) };
+}
+
+async function rawEsme(options: Options, deadline: number, onDeliver?: (pdu: PDU) => Promise<unknown>): Promise<FloodResult> {
+  const sim = await SmscSimulator.start({ systemId: 'raw', password: 'raw' });
+  let session: Session | undefined;
+  try {
+    session = smpp.connect({ host: '127.0.0.1', port: sim.port, auto_enquire_link_period: 0 });
+    const s = session;
+    s.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      (s.bind_transceiver as (fields: Record<string, unknown>, cb: (pdu: PDU) => void) => void)({ system_id: 'raw', password: 'raw' }, (pdu) =>
+        pdu.command_status === 0 ? resolve() : reject(new Error(`raw bind refused: ${pdu.command_status}`)),
+      );
+    });
+    s.on('pdu', (pdu: PDU) => {
+      if (pdu.command !== 'deliver_sm') return;
+      if (!onDeliver) s.send(pdu.response());
+      else void onDeliver(pdu).then(() => s.send(pdu.response()), () => s.send(pdu.response({ command_status: 0x08 })));
+    });
+    await sim.waitForBind(5_000);
+    const timeoutMs = Math.max(1_000, deadline - Date.now());
+    // Warm-up (JIT), untimed.
+    await sim.flood({ count: Math.min(500, options.n), window: options.window, mix: MIX, timeoutMs });
+    return await sim.flood({ count: options.n, window: options.window, mix: MIX, timeoutMs: Math.max(1_000, deadline - Date.now()) });
+  } finally {
+    await new Promise<void>((resolve) => (session ? session.close(() => resolve()) : resolve())).catch(() => undefined);
+    session?.destroy();
+    await sim.close();
+  }
+}
+
+// ── the gateway ───────────────────────────────────────────────────────────────────────────────
+
+interface PathDigest {
+  planned: number;
+  sent: number;
+  acked: number;
+  nacked: number;
+  replied: number;
+  ackPerSecond: number;
+  /** Messages per second from the first send until the last reply was submitted. */
+  repliedPerSecond: number;
+  /** Achieved offered rate (paced). */
+  sentPerSecond: number;
+  ack?: Summary;
+  reply?: Summary;
+  timedOut: boolean;
+}
+
+async function main(): Promise<number> {
+  let options: Options;
+  try {
+    options = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (options.vsKannel) {
+    console.error('--vs-kannel: not implemented yet');
+    return 2;
+  }
+  const startedAt = Date.now();
+  const deadline = startedAt + options.timeoutS * 1000;
+  const log = createLogger({ level: 'warn', destination: pino.destination({ fd: 2, sync: true }) });
+  const say = (line: string) => console.error(`· ${line}`);
+
+  const closers: { what: string; close: () => Promise<unknown> }[] = [];
+  const children: { kill(signal: NodeJS.Signals): unknown }[] = [];
+  let dir: string | undefined;
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      for (const { what, close } of closers.reverse()) {
+        await close().catch((err: unknown) => console.error(`cleanup: ${what}: ${(err as Error).message}`));
+      }
+    })());
+  const emergencyStop = () => {
+    for (const child of children) child.kill('SIGKILL');
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  };
+  let interrupted = false;
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      interrupted = true;
+      console.error(`\n${signal}: stopping the gateway and the services…`);
+      const force = setTimeout(() => (emergencyStop(), process.exit(130)), 15_000);
+      void cleanup().finally(() => {
+        clearTimeout(force);
+        process.exit(130);
+      });
+    });
+  }
+  const failsafe = setTimeout(() => {
+    console.error(`hard timeout: still running ${options.timeoutS + 30} s after the start; killing the services`);
+    emergencyStop();
+    process.exit(1);
+  }, options.timeoutS * 1000 + 30_000);
+  failsafe.unref();
+
+  const report: Record<string, unknown> & {
+    raw?: RawDigest;
+    rawBull?: RawDigest;
+    intake?: PathDigest;
+    whole?: PathDigest;
+    paced?: PathDigest;
+  } = { options, cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', loadavg: loadavg() };
+  let exitCode = 0;
+  try {
+    dir = mkdtempSync('/tmp/lapor-bench-smpp-');
+    chmodSync(dir, 0o755);
+    const benchDir = dir;
+    closers.push({ what: 'temp dir', close: async () => rmSync(benchDir, { recursive: true, force: true }) });
+    report.dataDir = dir;
+    report.filesystem = filesystemOf(dir);
+    const redis = await startLocalRedis({ dir: join(dir, 'redis'), fsync: 'always', log });
+    children.push(redis.child);
+    closers.push({ what: 'redis-server', close: () => redis.stop() });
+    const postgres = await startLocalPostgres({ dir: join(dir, 'pg'), fast: false, log });
+    children.push(postgres.child);
+    closers.push({ what: 'postgres', close: async () => (await backendsGone(postgres.url), await postgres.stop()) });
+    report.redis = await describeRedis(redis.url);
+    say(`data in ${dir} (${String(report.filesystem)}); redis ${JSON.stringify(report.redis)}`);
+
+    // 1. raw
+    say(`raw smpp ESME: ${fmtInt(options.n)} messages, window ${options.window}…`);
+    report.raw = digestFlood(await rawEsme(options, deadline));
+    say(`raw: ${fmtRate(report.raw.messagesPerSecond, ' msgs/s')} (${fmtRate(report.raw.pdusPerSecond, ' PDUs/s')})`);
+    if (Date.now() >= deadline) throw new TimeoutError('raw baseline');
+    {
+      const conn = new Redis(redis.url, { maxRetriesPerRequest: null });
+      const queue = new Queue('raw-smpp', { connection: conn, prefix: '{bench-raw}' });
+      try {
+        await queue.waitUntilReady();
+        say('raw smpp ESME + BullMQ add before each ack…');
+        const r = await rawEsme(options, deadline, (pdu) =>
+          queue.add('mo', { from: pdu.source_addr, to: pdu.destination_addr, esm: pdu.esm_class, dc: pdu.data_coding, sm: String(pdu.short_message ?? '') }, { removeOnComplete: true }),
+        );
+        report.rawBull = digestFlood(r);
+        say(`raw + add: ${fmtRate(report.rawBull.messagesPerSecond, ' msgs/s')}`);
+      } finally {
+        await queue.obliterate({ force: true }).catch(() => undefined);
+        await queue.close().catch(() => undefined);
+        conn.disconnect();
+      }
+    }
+    if (Date.now() >= deadline) throw new TimeoutError('raw + BullMQ baseline');
+
+    // 2. the gateway, SMS adapter only
+    const sim = await SmscSimulator.start({ systemId: 'lapor', password: 'secret', receiptDelayMs: 5 });
+    closers.push({ what: 'simulator', close: () => sim.close() });
+    const ownVars = {
+      LAPOR_ENV: 'development',
+      LAPOR_HOST: '127.0.0.1',
+      LAPOR_PORT: '0',
+      LAPOR_DATABASE_URL: postgres.url,
+      LAPOR_REDIS_URL: redis.url,
+      LAPOR_DATA_DIR: join(dir, 'data'),
+      LAPOR_DATA_KEY: randomBytes(32).toString('base64'),
+      LAPOR_TRACKING_KEY: randomBytes(32).toString('base64'),
+      LAPOR_LOG_LEVEL: 'warn',
+      LAPOR_QUEUE_PREFIX: '{bench}',
+      LAPOR_REDIS_FSYNC: 'always',
+      LAPOR_SMPP_URLS: `smpp://lapor:secret@127.0.0.1:${sim.port}?id=sim&tps=100000&window=${Math.max(options.window, 50)}`,
+      LAPOR_SMPP_SIMULATOR: 'off',
+      LAPOR_SMPP_RATE_LIMIT_PER_HOUR: '10000000',
+      LAPOR_SMPP_LEASE_MS: '2000',
+      LAPOR_SMPP_RECONNECT_MIN_MS: '50',
+      LAPOR_SMPP_RECONNECT_MAX_MS: '200',
+    };
+    const passed = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('LAPOR_') && !(k in ownVars) && v !== undefined)) as Record<string, string>;
+    const config = loadConfig({ ...passed, ...ownVars });
+    const runtime = await openRuntime(config, log, { channels: ['sms'] });
+    closers.push({ what: 'runtime', close: () => runtime.close() });
+    for (const adapter of runtime.adapters.values()) await adapter.start?.();
+    closers.push({ what: 'adapters', close: async () => { for (const a of runtime.adapters.values()) await a.stop?.(); } });
+    await sim.waitForBind(10_000);
+
+    // First submit_sm per destination, with its time.
+    const firstSubmit = new Map<string, number>();
+    sim.on('submit', (s: SubmitRecord) => {
+      if (s.status === 0 && !firstSubmit.has(s.to)) firstSubmit.set(s.to, performance.now());
+    });
+    let numberBase = 1_000_000;
+    const flood = async (count: number, ratePerSec?: number): Promise<{ result: FloodResult; senders: string[]; sentAt: number[]; start: number }> => {
+      const base = numberBase;
+      numberBase += count + 10;
+      const senders: string[] = [];
+      const sentAt: number[] = [];
+      const start = performance.now();
+      const result = await sim.flood({
+        count,
+        window: options.window,
+        mix: MIX,
+        ...(ratePerSec ? { ratePerSec } : {}),
+        from: (i) => {
+          const number = `+62813${String(base + i).padStart(7, '0')}`;
+          senders[i] = number;
+          sentAt[i] = performance.now();
+          return number;
+        },
+        timeoutMs: Math.max(1_000, deadline - Date.now()),
+      });
+      return { result, senders, sentAt, start };
+    };
+    const digestPath = async (f: Awaited<ReturnType<typeof flood>>, planned: number, waitReplies: boolean): Promise<PathDigest> => {
+      const { result, senders, sentAt, start } = f;
+      let timedOut = result.sent < planned;
+      if (waitReplies) {
+        const ok = await until(() => senders.every((s) => firstSubmit.has(s)), deadline, 5);
+        if (!ok) timedOut = true;
+      }
+      const latencies: number[] = [];
+      let last = 0;
+      for (let i = 0; i < senders.length; i++) {
+        const at = firstSubmit.get(senders[i]!);
+        if (at === undefined) continue;
+        latencies.push(at - sentAt[i]!);
+        last = Math.max(last, at);
+      }
+      const lastSend = sentAt.length ? sentAt[sentAt.length - 1]! : start;
+      return {
+        planned,
+        sent: result.sent,
+        acked: result.acked,
+        nacked: result.nacked,
+        replied: latencies.length,
+        ackPerSecond: result.acked / (result.elapsedMs / 1000),
+        repliedPerSecond: last > start ? latencies.length / ((last - start) / 1000) : Number.NaN,
+        sentPerSecond: sentAt.length > 1 ? (sentAt.length - 1) / ((lastSend - sentAt[0]!) / 1000) : Number.NaN,
+        ack: summarize(result.ackLatencyMs),
+        reply: summarize(latencies),
+        timedOut,
+      };
+    };
+
+    say('gateway, intake only (no workers): warm-up 300, untimed…');
+    await flood(300);
+    say(`intake: ${fmtInt(options.n)} messages, window ${options.window}…`);
+    report.intake = await digestPath(await flood(options.n), options.n, false);
+    say(`intake: ${fmtRate(report.intake.ackPerSecond, ' msgs/s')} acked (${report.intake.acked}/${report.intake.planned}, ${report.intake.nacked} nacked)`);
+    if (report.intake.timedOut) throw new TimeoutError('intake run');
+
+    // 3. whole path
+    const workers = await startWorkers(runtime, WORKER_NAMES, runtime.connectWorker);
+    closers.push({ what: 'workers', close: () => workers.close() });
+    const drained = async () => {
+      const consumed = new Set(workers.workers.map((w) => w.name));
+      const queues = runtime.queues.all().filter((q) => consumed.has(q.name));
+      const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')));
+      return counts.every((c) => Object.values(c).every((v) => v === 0));
+    };
+    say(`workers ${workers.workers.map((w) => w.name).join(', ')} started; draining the intake run's backlog…`);
+    if (!(await until(drained, deadline, 50))) throw new TimeoutError('drain after intake');
+    await until(() => sim.submits.length > 0 && performance.now() - (sim.submits[sim.submits.length - 1]?.receivedAt ?? 0) > 300, Math.min(deadline, Date.now() + 5_000), 50);
+
+    say(`whole path: ${fmtInt(options.n)} messages…`);
+    report.whole = await digestPath(await flood(options.n), options.n, true);
+    say(`whole path: ${fmtRate(report.whole.repliedPerSecond, ' msgs/s')} replied (${report.whole.replied}/${report.whole.planned})`);
+    if (report.whole.timedOut) throw new TimeoutError('whole-path run');
+    await until(drained, deadline, 50);
+
+    // 4. paced
+    const pacedN = Math.round(options.rate * options.durationS);
+    say(`paced: ${fmtInt(options.rate)}/s for ${options.durationS} s (${fmtInt(pacedN)} messages)…`);
+    report.paced = await digestPath(await flood(pacedN, options.rate), pacedN, true);
+    if (report.paced.timedOut) throw new TimeoutError('paced run');
+    await until(drained, deadline, 50);
+
+    const check = new pg.Client({ connectionString: postgres.url });
+    await check.connect();
+    try {
+      const { rows } = await check.query<{ n: string }>('SELECT count(*)::text AS n FROM reports');
+      report.rowsInPostgres = Number(rows[0]!.n);
+    } finally {
+      await check.end();
+    }
+    const expected = 300 + options.n * 2 + pacedN;
+    report.expectedReports = expected;
+    report.replies = sim.replies().filter((r) => r.complete).length;
+    report.repliedNumbers = firstSubmit.size;
+    const failed = await Promise.all(runtime.queues.all().map((q) => q.getJobCounts('failed')));
+    report.deadLetters = failed.reduce((sum, c) => sum + (c.failed ?? 0), 0);
+    if (report.rowsInPostgres !== expected || firstSubmit.size !== expected) {
+      console.error(`mismatch: ${expected} messages sent, ${String(report.rowsInPostgres)} reports in PostgreSQL, ${firstSubmit.size} numbers replied to`);
+      exitCode = 1;
+    }
+  } catch (err) {
+    exitCode = 1;
+    if (interrupted) console.error('interrupted; printing what was reached');
+    else if (err instanceof TimeoutError) console.error(`hard timeout (${options.timeoutS} s) reached during the ${err.message}; printing what was reached`);
+    else console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+  } finally {
+    report.elapsedS = (Date.now() - startedAt) / 1000;
+    print(report, options);
+    await cleanup();
+    clearTimeout(failsafe);
+  }
+  return exitCode;
+}
+
+async function describeRedis(url: string) {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    const get = async (name: string) => ((await redis.call('CONFIG', 'GET', name)) as string[])[1] ?? '?';
+    return { appendonly: await get('appendonly'), appendfsync: await get('appendfsync') };
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function backendsGone(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  try {
+    await client.connect();
+    await until(async () => {
+      const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+      return rows[0]!.n === 0;
+    }, Date.now() + 2_000, 20);
+  } catch {
+    // best effort
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function print(report: Record<string, unknown> & { raw?: RawDigest; rawBull?: RawDigest; intake?: PathDigest; whole?: PathDigest; paced?: PathDigest }, options: Options): void {
+  const out: string[] = [];
+  const redis = report.redis as { appendonly: string; appendfsync: string } | undefined;
+  out.push('');
+  out.push(`bench:smpp — ${String(report.cores)} cores (${String(report.cpuModel)}), Node ${process.version}, load average at start ${(report.loadavg as number[]).map((l) => l.toFixed(2)).join(' ')}`);
+  if (redis) out.push(`Redis appendonly ${redis.appendonly}, appendfsync ${redis.appendfsync}; PostgreSQL durable defaults; data on ${String(report.filesystem)}`);
+  out.push(`N = ${fmtInt(options.n)} per flood, mix single ${MIX.single} : multipart ${MIX.multipart} : ucs2 ${MIX.ucs2}, window ${options.window}; paced ${fmtInt(options.rate)}/s × ${options.durationS} s`);
+  out.push('');
+  const lat = (s: Summary | undefined) => [fmtMs(s?.p50), fmtMs(s?.p99), fmtMs(s?.max)];
+  const rows: string[][] = [];
+  if (report.raw) rows.push([`raw smpp ESME, ack at once (${fmtInt(report.raw.acked)} msgs, ${fmtInt(report.raw.pdus)} PDUs)`, fmtRate(report.raw.messagesPerSecond), fmtRate(report.raw.pdusPerSecond), ...lat(report.raw.ack)]);
+  if (report.rawBull) rows.push([`raw smpp + BullMQ add before ack (${fmtInt(report.rawBull.acked)})`, fmtRate(report.rawBull.messagesPerSecond), fmtRate(report.rawBull.pdusPerSecond), ...lat(report.rawBull.ack)]);
+  const i = report.intake;
+  if (i) rows.push([`ours, intake (ack after store, no workers) ${fmtInt(i.acked)}/${fmtInt(i.planned)}`, fmtRate(i.ackPerSecond), '', ...lat(i.ack)]);
+  const w = report.whole;
+  if (w) {
+    rows.push([`ours, whole path: deliver_sm acked ${fmtInt(w.acked)}/${fmtInt(w.planned)}`, fmtRate(w.ackPerSecond), '', ...lat(w.ack)]);
+    rows.push([`ours, whole path: deliver_sm → reply submit_sm ${fmtInt(w.replied)}`, fmtRate(w.repliedPerSecond), '', ...lat(w.reply)]);
+  }
+  const p = report.paced;
+  if (p) {
+    rows.push([`paced ${fmtInt(options.rate)}/s: acked ${fmtInt(p.acked)}/${fmtInt(p.planned)}`, fmtRate(p.ackPerSecond), '', ...lat(p.ack)]);
+    rows.push([`paced ${fmtInt(options.rate)}/s: deliver_sm → reply ${fmtInt(p.replied)}`, fmtRate(p.repliedPerSecond), '', ...lat(p.reply)]);
+  }
+  out.push(table(['', 'msgs/s', 'PDUs/s', 'p50', 'p99', 'max'], rows));
+  out.push('');
+  if (report.raw && i) out.push(`ratio intake / raw smpp = ${(i.ackPerSecond / report.raw.messagesPerSecond).toFixed(3)}${report.rawBull ? `; intake / (raw + BullMQ add) = ${(i.ackPerSecond / report.rawBull.messagesPerSecond).toFixed(3)}` : ''}`);
+  if (report.raw && w) out.push(`ratio whole path / raw smpp = ${(w.repliedPerSecond / report.raw.messagesPerSecond).toFixed(3)}`);
+  if (p) {
+    const kept = p.sent === p.planned && p.sentPerSecond >= 0.97 * options.rate && p.repliedPerSecond >= 0.97 * options.rate * (p.planned / Math.max(1, p.planned));
+    const p99 = p.reply?.p99 ?? Infinity;
+    out.push(`paced: offered ${fmtRate(p.sentPerSecond)} (${fmtInt(p.sent)}/${fmtInt(p.planned)} sent), replied ${fmtRate(p.repliedPerSecond)} → rate ${kept ? 'kept' : 'NOT kept'}`);
+    const verdict = options.rate !== 1000 ? 'not judged: the goal is at 1,000/s' : p99 < 250 && kept ? 'met' : 'NOT met';
+    out.push(`paced: p99 deliver_sm → reply ${fmtMs(p99)} (goal < 250 ms at 1,000/s: ${verdict})`);
+  }
+  out.push('Kannel (not run here; /work/shared/anchors/performance.md §4b, same simulator, W=10): intake ~1,390 msgs/s, full path ~1,390 msgs/s, p99 at 1,000/s ~99 ms');
+  if (i) out.push(`vs Kannel anchor: intake ${(i.ackPerSecond / 1390).toFixed(2)}× (goal ≥ 3×)${w ? `, whole path ${(w.repliedPerSecond / 1390).toFixed(2)}× (goal ≥ 1.5×)` : ''} — anchor figures, not measured in this run`);
+  if (report.rowsInPostgres !== undefined) out.push(`check: ${fmtInt(report.rowsInPostgres as number)} reports in PostgreSQL of ${fmtInt(report.expectedReports as number)} sent; ${fmtInt(report.repliedNumbers as number)} numbers replied to (${fmtInt(report.replies as number)} complete replies); ${String(report.deadLetters)} dead letters`);
+  out.push('latency "deliver_sm → reply" = the flood builds the message\'s first deliver_sm (window wait included) → the simulator receives the first submit_sm to that number');
+  out.push(`elapsed ${(report.elapsedS as number | undefined)?.toFixed(1) ?? '?'} s`);
+  console.log(out.join('\n'));
+  if (options.json) {
+    const slim = JSON.parse(JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))) as unknown;
+    console.log(`BENCH_JSON ${JSON.stringify(slim)}`);
+  }
+}
+
+const code = await main();
+process.exitCode = code;
+setTimeout(() => process.exit(code), 2_000).unref();
