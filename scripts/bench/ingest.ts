@@ -27,7 +27,6 @@
  * gateway, except the ones the benchmark sets itself.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -41,11 +40,11 @@ import { pino } from 'pino';
 import { loadConfig } from '../../config/load.ts';
 import { TrackingIdCodec } from '../../src/core/tracking-id.ts';
 import { buildApp } from '../../src/http/app.ts';
-import { startLocalPostgres, startLocalRedis } from '../../src/local/services.ts';
 import { createLogger } from '../../src/log.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
 import { WORKER_NAMES, startWorkers, type WorkerName } from '../../workers/run.ts';
-import { CpuMeter, filesystemOf, threadSyscalls, fmtInt, fmtMs, fmtRate, sleep, summarize, table, until, type Summary } from './lib.ts';
+import { Teardown, TimeoutError, describePostgres, describeRedis, startBenchServices } from './harness.ts';
+import { CpuMeter, threadSyscalls, fmtInt, fmtMs, fmtRate, sleep, summarize, table, until, type Summary } from './lib.ts';
 
 // ── options ──────────────────────────────────────────────────────────────────────────────────
 
@@ -674,60 +673,17 @@ async function main(): Promise<number> {
   const log = createLogger({ level: 'warn', destination: pino.destination({ fd: 2, sync: true }) });
   const say = (line: string) => console.error(`· ${line}`);
 
-  // Everything started is stopped in reverse order, once, whatever way the run ends.
-  const closers: { what: string; close: () => Promise<unknown> }[] = [];
-  const children: { kill(signal: NodeJS.Signals): unknown }[] = [];
-  let dir: string | undefined;
-  let cleaning: Promise<void> | undefined;
-  const cleanup = () =>
-    (cleaning ??= (async () => {
-      for (const { what, close } of closers.reverse()) {
-        await close().catch((err: unknown) => console.error(`cleanup: ${what}: ${(err as Error).message}`));
-      }
-    })());
-  const emergencyStop = () => {
-    for (const child of children) child.kill('SIGKILL');
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  };
-  let interrupted = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      interrupted = true;
-      console.error(`\n${signal}: stopping the gateway and the services…`);
-      const force = setTimeout(() => (emergencyStop(), process.exit(130)), 15_000);
-      void cleanup().finally(() => {
-        clearTimeout(force);
-        process.exit(130);
-      });
-    });
-  }
-  // Last resort if something hangs past the hard timeout (the phases themselves stop at `deadline`).
-  const failsafe = setTimeout(() => {
-    console.error(`hard timeout: still running ${options.timeoutS + 30} s after the start; killing the services`);
-    emergencyStop();
-    process.exit(1);
-  }, options.timeoutS * 1000 + 30_000);
-  failsafe.unref();
+  const teardown = new Teardown(options.timeoutS);
 
   const report: Partial<Report> = { options, cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', loadavg: loadavg() };
   let exitCode = 0;
   try {
     // 1. services
-    dir = mkdtempSync('/tmp/lapor-bench-');
-    chmodSync(dir, 0o755); // PostgreSQL runs as its own user and must reach its directory
-    const benchDir = dir;
-    closers.push({ what: 'temp dir', close: async () => rmSync(benchDir, { recursive: true, force: true }) });
+    const services = await startBenchServices(teardown, log, { name: 'ingest', pgFast: options.pgFast });
+    const { dir, redis, postgres } = services;
     report.dataDir = dir;
-    report.filesystem = filesystemOf(dir);
+    report.filesystem = services.filesystem;
     say(`data in ${dir} (${report.filesystem}${report.filesystem === 'tmpfs' ? ': fsync costs nothing here!' : ', fsync hits the disk'})`);
-    const redis = await startLocalRedis({ dir: join(dir, 'redis'), fsync: 'always', log });
-    children.push(redis.child);
-    closers.push({ what: 'redis-server', close: () => redis.stop() });
-    const postgres = await startLocalPostgres({ dir: join(dir, 'pg'), fast: options.pgFast, log });
-    children.push(postgres.child);
-    // pg's Pool.end() resolves before its sockets are closed; stopping PostgreSQL at once would
-    // terminate those backends and make the gateway log an "idle client error" for each.
-    closers.push({ what: 'postgres', close: async () => (await backendsGone(postgres.url), await postgres.stop()) });
     report.redis = await describeRedis(redis.url);
     report.postgres = await describePostgres(postgres.url);
     say(`redis ${report.redis.version} on ${redis.url}: appendonly ${report.redis.appendonly}, appendfsync ${report.redis.appendfsync}`);
@@ -771,12 +727,12 @@ async function main(): Promise<number> {
     if (Object.keys(passed).length) say(`passing to the gateway: ${Object.entries(passed).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     const config = loadConfig({ ...passed, ...ownVars });
     const runtime = await openRuntime(config, log);
-    closers.push({ what: 'runtime', close: () => runtime.close() });
+    teardown.defer('runtime', () => runtime.close());
     const workers = await startWorkers(runtime, options.stages, runtime.connectWorker);
-    closers.push({ what: 'workers', close: () => workers.close() });
+    teardown.defer('workers', () => workers.close());
     const app = await buildApp(runtime);
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
-    closers.push({ what: 'http', close: () => app.close() });
+    teardown.defer('http', () => app.close());
     report.gateway = {
       url,
       intakeConcurrency: config.queue.intakeConcurrency,
@@ -808,7 +764,7 @@ async function main(): Promise<number> {
       pollMs: options.pollMs,
       maxSockets: Math.max(options.inFlight, options.pacedMaxInFlight),
     });
-    closers.push({ what: 'client thread', close: () => client.stop() });
+    teardown.defer('client thread', () => client.stop());
     await client.ready();
 
     let warmedUp = 0;
@@ -862,58 +818,15 @@ async function main(): Promise<number> {
     if (Object.keys(errors).length) exitCode = 1;
   } catch (err) {
     exitCode = 1;
-    if (interrupted) console.error('interrupted; printing what was reached');
+    if (teardown.interrupted) console.error('interrupted; printing what was reached');
     else if (err instanceof TimeoutError) console.error(`hard timeout (${options.timeoutS} s) reached during the ${err.message}; printing what was reached`);
     else console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
   } finally {
     report.elapsedS = (Date.now() - startedAt) / 1000;
     print(report, options);
-    await cleanup();
-    clearTimeout(failsafe);
+    await teardown.run();
   }
   return exitCode;
-}
-
-class TimeoutError extends Error {}
-
-async function describeRedis(url: string) {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    const get = async (name: string) => ((await redis.call('CONFIG', 'GET', name)) as string[])[1] ?? '?';
-    const appendonly = await get('appendonly');
-    const appendfsync = await get('appendfsync');
-    const info = await redis.info('server');
-    return { version: /redis_version:(\S+)/.exec(info)?.[1] ?? '?', appendonly, appendfsync };
-  } finally {
-    redis.disconnect();
-  }
-}
-
-/** Waits (≤ 2 s) until no client but this probe is connected to the benchmark's database. */
-async function backendsGone(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  try {
-    await client.connect();
-    await until(async () => {
-      const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
-      return rows[0]!.n === 0;
-    }, Date.now() + 2_000, 20);
-  } catch {
-    // best effort
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function describePostgres(url: string) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const show = async (name: string) => (await client.query<Record<string, string>>(`SHOW ${name}`)).rows[0]![name]!;
-    return { version: await show('server_version'), fsync: await show('fsync'), synchronousCommit: await show('synchronous_commit') };
-  } finally {
-    await client.end();
-  }
 }
 
 // ── results ──────────────────────────────────────────────────────────────────────────────────

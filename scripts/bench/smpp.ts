@@ -18,7 +18,6 @@
  * removed on exit, error, Ctrl-C or the hard timeout.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -29,12 +28,12 @@ import pg from 'pg';
 import { pino } from 'pino';
 import smpp, { type PDU, type Session } from 'smpp';
 import { loadConfig } from '../../config/load.ts';
-import { startLocalPostgres, startLocalRedis } from '../../src/local/services.ts';
 import { createLogger } from '../../src/log.ts';
 import { openRuntime } from '../../src/runtime.ts';
 import { WORKER_NAMES, startWorkers } from '../../workers/run.ts';
 import { SmscSimulator, type FloodResult, type SubmitRecord } from '../smsc/simulator.ts';
-import { filesystemOf, fmtInt, fmtMs, fmtRate, summarize, table, until, type Summary } from './lib.ts';
+import { Teardown, TimeoutError, describeRedis, startBenchServices } from './harness.ts';
+import { fmtInt, fmtMs, fmtRate, summarize, table, until, type Summary } from './lib.ts';
 
 interface Options {
   n: number;
@@ -56,7 +55,6 @@ const USAGE = `usage: npm run bench:smpp -- [options]
   --vs-kannel    also run the load through Kannel (not implemented yet)`;
 
 class UsageError extends Error {}
-class TimeoutError extends Error {}
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -178,38 +176,7 @@ async function main(): Promise<number> {
   const log = createLogger({ level: 'warn', destination: pino.destination({ fd: 2, sync: true }) });
   const say = (line: string) => console.error(`· ${line}`);
 
-  const closers: { what: string; close: () => Promise<unknown> }[] = [];
-  const children: { kill(signal: NodeJS.Signals): unknown }[] = [];
-  let dir: string | undefined;
-  let cleaning: Promise<void> | undefined;
-  const cleanup = () =>
-    (cleaning ??= (async () => {
-      for (const { what, close } of closers.reverse()) {
-        await close().catch((err: unknown) => console.error(`cleanup: ${what}: ${(err as Error).message}`));
-      }
-    })());
-  const emergencyStop = () => {
-    for (const child of children) child.kill('SIGKILL');
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  };
-  let interrupted = false;
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      interrupted = true;
-      console.error(`\n${signal}: stopping the gateway and the services…`);
-      const force = setTimeout(() => (emergencyStop(), process.exit(130)), 15_000);
-      void cleanup().finally(() => {
-        clearTimeout(force);
-        process.exit(130);
-      });
-    });
-  }
-  const failsafe = setTimeout(() => {
-    console.error(`hard timeout: still running ${options.timeoutS + 30} s after the start; killing the services`);
-    emergencyStop();
-    process.exit(1);
-  }, options.timeoutS * 1000 + 30_000);
-  failsafe.unref();
+  const teardown = new Teardown(options.timeoutS);
 
   const report: Record<string, unknown> & {
     raw?: RawDigest;
@@ -220,18 +187,10 @@ async function main(): Promise<number> {
   } = { options, cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', loadavg: loadavg() };
   let exitCode = 0;
   try {
-    dir = mkdtempSync('/tmp/lapor-bench-smpp-');
-    chmodSync(dir, 0o755);
-    const benchDir = dir;
-    closers.push({ what: 'temp dir', close: async () => rmSync(benchDir, { recursive: true, force: true }) });
+    const services = await startBenchServices(teardown, log, { name: 'smpp' });
+    const { dir, redis, postgres } = services;
     report.dataDir = dir;
-    report.filesystem = filesystemOf(dir);
-    const redis = await startLocalRedis({ dir: join(dir, 'redis'), fsync: 'always', log });
-    children.push(redis.child);
-    closers.push({ what: 'redis-server', close: () => redis.stop() });
-    const postgres = await startLocalPostgres({ dir: join(dir, 'pg'), fast: false, log });
-    children.push(postgres.child);
-    closers.push({ what: 'postgres', close: async () => (await backendsGone(postgres.url), await postgres.stop()) });
+    report.filesystem = services.filesystem;
     report.redis = await describeRedis(redis.url);
     say(`data in ${dir} (${String(report.filesystem)}); redis ${JSON.stringify(report.redis)}`);
 
@@ -261,7 +220,7 @@ async function main(): Promise<number> {
 
     // 2. the gateway, SMS adapter only
     const sim = await SmscSimulator.start({ systemId: 'lapor', password: 'secret', receiptDelayMs: 5 });
-    closers.push({ what: 'simulator', close: () => sim.close() });
+    teardown.defer('simulator', () => sim.close());
     const ownVars = {
       LAPOR_ENV: 'development',
       LAPOR_HOST: '127.0.0.1',
@@ -284,9 +243,9 @@ async function main(): Promise<number> {
     const passed = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('LAPOR_') && !(k in ownVars) && v !== undefined)) as Record<string, string>;
     const config = loadConfig({ ...passed, ...ownVars });
     const runtime = await openRuntime(config, log, { channels: ['sms'] });
-    closers.push({ what: 'runtime', close: () => runtime.close() });
+    teardown.defer('runtime', () => runtime.close());
     for (const adapter of runtime.adapters.values()) await adapter.start?.();
-    closers.push({ what: 'adapters', close: async () => { for (const a of runtime.adapters.values()) await a.stop?.(); } });
+    teardown.defer('adapters', async () => { for (const a of runtime.adapters.values()) await a.stop?.(); });
     await sim.waitForBind(10_000);
 
     // First submit_sm per destination, with its time.
@@ -356,7 +315,7 @@ async function main(): Promise<number> {
 
     // 3. whole path
     const workers = await startWorkers(runtime, WORKER_NAMES, runtime.connectWorker);
-    closers.push({ what: 'workers', close: () => workers.close() });
+    teardown.defer('workers', () => workers.close());
     const drained = async () => {
       const consumed = new Set(workers.workers.map((w) => w.name));
       const queues = runtime.queues.all().filter((q) => consumed.has(q.name));
@@ -400,41 +359,15 @@ async function main(): Promise<number> {
     }
   } catch (err) {
     exitCode = 1;
-    if (interrupted) console.error('interrupted; printing what was reached');
+    if (teardown.interrupted) console.error('interrupted; printing what was reached');
     else if (err instanceof TimeoutError) console.error(`hard timeout (${options.timeoutS} s) reached during the ${err.message}; printing what was reached`);
     else console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
   } finally {
     report.elapsedS = (Date.now() - startedAt) / 1000;
     print(report, options);
-    await cleanup();
-    clearTimeout(failsafe);
+    await teardown.run();
   }
   return exitCode;
-}
-
-async function describeRedis(url: string) {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    const get = async (name: string) => ((await redis.call('CONFIG', 'GET', name)) as string[])[1] ?? '?';
-    return { appendonly: await get('appendonly'), appendfsync: await get('appendfsync') };
-  } finally {
-    redis.disconnect();
-  }
-}
-
-async function backendsGone(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  try {
-    await client.connect();
-    await until(async () => {
-      const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
-      return rows[0]!.n === 0;
-    }, Date.now() + 2_000, 20);
-  } catch {
-    // best effort
-  } finally {
-    await client.end().catch(() => undefined);
-  }
 }
 
 function print(report: Record<string, unknown> & { raw?: RawDigest; rawBull?: RawDigest; intake?: PathDigest; whole?: PathDigest; paced?: PathDigest }, options: Options): void {
