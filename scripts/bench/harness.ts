@@ -131,3 +131,15 @@ export async function backendsGone(url: string): Promise<void> {
     await client.end().catch(() => undefined);
   }
 }
+
+export class UsageError extends Error {}
+
+/** A numeric flag: the fallback when absent, a UsageError naming the flag when out of range. */
+export function numberOption(name: string, raw: string | undefined, fallback: number, min: number, max: number, integer = true): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${raw}`);
+  }
+  return value;
+}

@@ -43,7 +43,7 @@ import { buildApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/log.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
 import { WORKER_NAMES, startWorkers, type WorkerName } from '../../workers/run.ts';
-import { Teardown, TimeoutError, describePostgres, describeRedis, startBenchServices } from './harness.ts';
+import { Teardown, TimeoutError, UsageError, numberOption, describePostgres, describeRedis, startBenchServices } from './harness.ts';
 import { CpuMeter, threadSyscalls, fmtInt, fmtMs, fmtRate, sleep, summarize, table, until, type Summary } from './lib.ts';
 
 // ── options ──────────────────────────────────────────────────────────────────────────────────
@@ -103,14 +103,7 @@ function parseOptions(argv: string[]): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const num = (name: string, raw: string | undefined, fallback: number, min: number, max: number, integer = true): number => {
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-      throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${raw}`);
-    }
-    return value;
-  };
+  const num = numberOption;
   return {
     n: num('n', values.n, 5_000, 1, 1_000_000),
     rate: num('rate', values.rate, 1_000, 1, 100_000, false),
@@ -127,7 +120,6 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-class UsageError extends Error {}
 
 function parseStages(raw: string | undefined): WorkerName[] {
   if (raw === undefined) return [...WORKER_NAMES];

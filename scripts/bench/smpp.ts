@@ -32,7 +32,7 @@ import { createLogger } from '../../src/log.ts';
 import { openRuntime } from '../../src/runtime.ts';
 import { WORKER_NAMES, startWorkers } from '../../workers/run.ts';
 import { SmscSimulator, type FloodResult, type SubmitRecord } from '../smsc/simulator.ts';
-import { Teardown, TimeoutError, describeRedis, startBenchServices } from './harness.ts';
+import { Teardown, TimeoutError, numberOption, describeRedis, startBenchServices } from './harness.ts';
 import { fmtInt, fmtMs, fmtRate, summarize, table, until, type Summary } from './lib.ts';
 
 interface Options {
@@ -54,7 +54,6 @@ const USAGE = `usage: npm run bench:smpp -- [options]
   --json         also print one line: BENCH_JSON {...}
   --vs-kannel    also run the load through Kannel (not implemented yet)`;
 
-class UsageError extends Error {}
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -75,14 +74,7 @@ function parseOptions(argv: string[]): Options {
     console.log(USAGE);
     process.exit(0);
   }
-  const num = (name: string, raw: string | undefined, fallback: number, min: number, max: number, integer = true): number => {
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-      throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${raw}`);
-    }
-    return value;
-  };
+  const num = numberOption;
   return {
     n: num('n', values.n, 5_000, 1, 1_000_000),
     rate: num('rate', values.rate, 1_000, 1, 100_000, false),
