@@ -24,7 +24,9 @@ interface Plan {
 }
 
 export function createIntakeProcessor(deps: WorkerDeps) {
-  const { db, queues, keys, log } = deps;
+  const { queues, keys, log } = deps;
+  // Sequence numbers in blocks: a new report costs no round trip for its number.
+  const sequence = new store.SequenceBlocks(deps.db);
 
   return async function processInbound(job: Job): Promise<string> {
     const data = InboundJobSchema.safeParse(job.data);
@@ -37,26 +39,38 @@ export function createIntakeProcessor(deps: WorkerDeps) {
       throw new UnrecoverableError(`inbound job cannot be opened: ${(err as Error).message}`);
     }
 
-    const plan = await withTransaction(db, async (tx) => {
-      if (!(await store.claimInbound(tx, message, 'pending'))) {
-        const { rows } = await tx.query<{ outcome: string; effects: Effect[] }>(
-          'SELECT outcome, effects FROM inbound_receipts WHERE channel = $1 AND external_id = $2',
-          [message.channel, message.externalId],
-        );
-        return { outcome: `replay:${rows[0]?.outcome ?? 'unknown'}`, effects: rows[0]?.effects ?? [] };
-      }
-      const planned = await handle(deps, tx, message, commandFor(deps, message));
-      await tx.query(
-        `UPDATE inbound_receipts SET outcome = $3, effects = $4, report_seq = $5 WHERE channel = $1 AND external_id = $2`,
-        [message.channel, message.externalId, planned.outcome, JSON.stringify(planned.effects), planned.reportSeq ?? null],
-      );
-      return planned;
-    });
+    const command = commandFor(deps, message);
+    const plan =
+      (command.type === 'new_report' ? await fileReport(deps, sequence, message, command) : await handleInTransaction(deps, message, command)) ??
+      (await replayed(deps, message));
 
     await queues.addEffects(plan.effects);
     log.debug({ channel: message.channel, dedupKey: message.dedupKey, outcome: plan.outcome }, 'inbound handled');
     return plan.outcome;
   };
+}
+
+/**
+ * Everything but a new report (status queries, follow-ups, ratings) reads and locks the report it
+ * names, so it runs as a transaction: claim the receipt, act, record the outcome. Returns undefined
+ * when the receipt was claimed before (a replay).
+ */
+async function handleInTransaction(deps: WorkerDeps, message: InboundMessage, command: Exclude<CitizenCommand, { type: 'new_report' }>): Promise<Plan | undefined> {
+  return withTransaction(deps.db, async (tx) => {
+    if (!(await store.claimInbound(tx, message, 'pending'))) return undefined;
+    const planned = await handle(deps, tx, message, command);
+    await tx.query(
+      `UPDATE inbound_receipts SET outcome = $3, effects = $4, report_seq = $5 WHERE channel = $1 AND external_id = $2`,
+      [message.channel, message.externalId, planned.outcome, JSON.stringify(planned.effects), planned.reportSeq ?? null],
+    );
+    return planned;
+  });
+}
+
+/** A message seen before: the receipt says what it led to, and the same jobs are added again. */
+async function replayed(deps: WorkerDeps, message: InboundMessage): Promise<Plan> {
+  const receipt = await store.receiptOf(deps.db, message.channel, message.externalId);
+  return { outcome: `replay:${receipt?.outcome ?? 'unknown'}`, effects: (receipt?.effects ?? []) as Effect[] };
 }
 
 function commandFor(deps: WorkerDeps, message: InboundMessage): CitizenCommand {
@@ -70,7 +84,7 @@ function commandFor(deps: WorkerDeps, message: InboundMessage): CitizenCommand {
   return parseCitizenMessage(message.text);
 }
 
-async function handle(deps: WorkerDeps, tx: Tx, message: InboundMessage, command: CitizenCommand): Promise<Plan> {
+async function handle(deps: WorkerDeps, tx: Tx, message: InboundMessage, command: Exclude<CitizenCommand, { type: 'new_report' }>): Promise<Plan> {
   const reply = (kind: NotificationKind, vars: Record<string, string> = {}, trackingId?: string): Effect =>
     notifyEffect(message.channel, {
       notifyKey: `n_${message.dedupKey}_${kind}`,
@@ -82,8 +96,6 @@ async function handle(deps: WorkerDeps, tx: Tx, message: InboundMessage, command
     });
 
   switch (command.type) {
-    case 'new_report':
-      return fileReport(deps, tx, message, command);
     case 'help':
       return { outcome: 'help', effects: [reply('help')] };
     case 'empty':
@@ -154,67 +166,55 @@ function contactHashOf(deps: WorkerDeps, address: string): string {
   return deps.keys.blindIndex(normalizeAddress(address));
 }
 
+/** A new report: filed with its receipt in one statement. Undefined when the receipt existed (a replay). */
 async function fileReport(
   deps: WorkerDeps,
-  tx: Tx,
+  sequence: store.SequenceBlocks,
   message: InboundMessage,
   command: Extract<CitizenCommand, { type: 'new_report' }>,
-): Promise<Plan> {
+): Promise<Plan | undefined> {
   const { keys, codec } = deps;
   // The web form has its tracking ID already (it was in the HTTP response); others get one now.
+  // A replay draws a number it does not use: a gap in the sequence, which nothing minds.
   const preassigned = message.form?.trackingId;
-  const seq = preassigned ? codec.toSequence(preassigned) : await store.nextReportSeq(tx);
+  const seq = preassigned ? codec.toSequence(preassigned) : await sequence.take();
   const trackingId = preassigned ?? codec.fromSequence(seq);
+  const lang = message.lang ?? deps.config.lang;
 
   const reporter = message.form?.reporter;
   const contact = message.sender?.address ?? reporter?.phone ?? reporter?.email;
   const contactHash = contact ? contactHashOf(deps, contact) : null;
-  let reporterId: string | null = null;
-  if (message.sender || reporter) {
-    const sealed = keys.seal('reporter', {
-      channel: message.channel,
-      address: message.sender?.address,
-      displayName: message.sender?.displayName,
-      replyContext: message.replyContext,
-      ...reporter,
-    });
-    reporterId = await store.insertReporter(tx, contactHash, sealed);
-  }
+  const sealedReporter =
+    message.sender || reporter
+      ? keys.seal('reporter', {
+          channel: message.channel,
+          address: message.sender?.address,
+          displayName: message.sender?.displayName,
+          replyContext: message.replyContext,
+          ...reporter,
+        })
+      : null;
 
-  await store.insertReport(tx, {
+  const effects = [
+    notifyEffect(message.channel, { notifyKey: `n_${trackingId}_received`, kind: 'received', lang, trackingId, vars: { trackingId } }),
+    verifyEffect(trackingId),
+  ];
+  const claimed = await store.fileReportFromInbound(deps.db, {
+    inbound: message,
+    effects,
     seq,
     trackingId,
     channel: message.channel,
     text: command.text,
-    lang: message.lang ?? deps.config.lang,
+    lang,
     anonim: command.privacy === 'anonim',
     rahasia: command.privacy === 'rahasia',
-    reporterId,
+    sealedReporter,
     contactHash,
     receivedAt: message.receivedAt,
     incomplete: message.incomplete ?? false,
+    sealedText: keys.seal('thread', message.text),
+    event: { data: { channel: message.channel, privacy: command.privacy } },
   });
-  await store.insertInboundMessage(tx, seq, message, keys.seal('thread', message.text));
-  await store.appendEvent(tx, seq, {
-    actor: 'citizen',
-    type: 'received',
-    toStatus: 'belum_terverifikasi',
-    at: new Date(message.receivedAt),
-    data: { channel: message.channel, privacy: command.privacy },
-  });
-
-  return {
-    outcome: 'new_report',
-    reportSeq: seq,
-    effects: [
-      notifyEffect(message.channel, {
-        notifyKey: `n_${trackingId}_received`,
-        kind: 'received',
-        lang: message.lang ?? deps.config.lang,
-        trackingId,
-        vars: { trackingId },
-      }),
-      verifyEffect(trackingId),
-    ],
-  };
+  return claimed ? { outcome: 'new_report', reportSeq: seq, effects } : undefined;
 }

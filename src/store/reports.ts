@@ -73,11 +73,6 @@ export class SequenceBlocks {
   }
 }
 
-export async function nextReportSeq(db: Queryable): Promise<number> {
-  const { rows } = await db.query<{ seq: string }>(`SELECT nextval('report_seq')::text AS seq`);
-  return Number(rows[0]!.seq);
-}
-
 /**
  * Claims an inbound message. Returns false when the message was already recorded — a replayed job
  * or a redelivery past the Redis dedup window — so the caller does nothing twice.
@@ -95,33 +90,8 @@ export async function claimInbound(
   return rowCount === 1;
 }
 
-export async function linkInbound(tx: Tx, channel: string, externalId: string, reportSeq: number | string): Promise<void> {
-  await tx.query(`UPDATE inbound_receipts SET report_seq = $3 WHERE channel = $1 AND external_id = $2`, [
-    channel,
-    externalId,
-    reportSeq,
-  ]);
-}
-
-/** The report an inbound message created or touched, for a replayed job that must redo its side effects. */
-export async function findByInbound(db: Queryable, channel: string, externalId: string): Promise<ReportRow | undefined> {
-  const { rows } = await db.query<ReportRow>(
-    `SELECT ${REPORT_COLUMNS} FROM inbound_receipts i JOIN reports r ON r.seq = i.report_seq
-     LEFT JOIN agencies a ON a.slug = r.agency_slug WHERE i.channel = $1 AND i.external_id = $2`,
-    [channel, externalId],
-  );
-  return rows[0];
-}
-
-export async function insertReporter(tx: Tx, contactHash: string | null, sealed: string): Promise<string> {
-  const { rows } = await tx.query<{ id: string }>(
-    `INSERT INTO reporters (contact_hash, sealed) VALUES ($1, $2) RETURNING id::text`,
-    [contactHash, sealed],
-  );
-  return rows[0]!.id;
-}
-
-export interface NewReport {
+/** The report's own columns. */
+interface NewReport {
   seq: number;
   trackingId: string;
   channel: string;
@@ -129,30 +99,86 @@ export interface NewReport {
   lang: 'id' | 'en';
   anonim: boolean;
   rahasia: boolean;
-  reporterId: string | null;
   contactHash: string | null;
   receivedAt: string;
   incomplete?: boolean;
 }
 
-export async function insertReport(tx: Tx, report: NewReport): Promise<void> {
-  await tx.query(
-    `INSERT INTO reports (seq, tracking_id, channel, text, lang, anonim, rahasia, reporter_id, contact_hash, received_at, incomplete)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+export interface FiledReport extends NewReport {
+  /** The inbound message the report comes from: its receipt is claimed by the same statement. */
+  inbound: Pick<InboundMessage, 'channel' | 'account' | 'externalId' | 'dedupKey' | 'receivedAt'>;
+  /** What the receipt keeps for a replay: the jobs to (re-)add once this is committed. */
+  effects: readonly unknown[];
+  /** The sealed reporter, or null when there is none to store. */
+  sealedReporter: string | null;
+  sealedText: string;
+  event: { data: Record<string, unknown> };
+}
+
+/**
+ * Files a new report from an inbound message in ONE statement (so one round trip and one commit):
+ * the receipt is claimed, and only if the claim succeeded are the reporter, the report, its first
+ * thread message and its `received` event written, all from data-modifying CTEs that stand or fall
+ * together. Returns false when the receipt existed already (a replay): nothing was written.
+ *
+ * It replaces nine round trips of the transaction it grew out of; on loopback every round trip is a
+ * socket write the profile showed as the largest single cost of the whole path (issue #3 bench).
+ * Foreign keys (receipt → report, message → report) are checked at the end of the statement, by
+ * when every CTE has run.
+ */
+export async function fileReportFromInbound(db: Queryable, r: FiledReport): Promise<boolean> {
+  const { rows } = await db.query<{ claimed: number }>(
+    `WITH receipt AS (
+       INSERT INTO inbound_receipts (channel, external_id, dedup_key, outcome, received_at, effects, report_seq)
+       VALUES ($1::text, $2::text, $3::text, 'new_report', $4::timestamptz, $5::jsonb, $6::bigint)
+       ON CONFLICT DO NOTHING RETURNING 1),
+     reporter AS (
+       INSERT INTO reporters (contact_hash, sealed) SELECT $7::text, $8::text FROM receipt WHERE $8::text IS NOT NULL
+       RETURNING id),
+     report AS (
+       INSERT INTO reports (seq, tracking_id, channel, text, lang, anonim, rahasia, reporter_id, contact_hash, received_at, incomplete)
+       SELECT $6::bigint, $9::text, $10::text, $11::text, $12::text, $13::boolean, $14::boolean, (SELECT id FROM reporter),
+              $7::text, $15::timestamptz, $16::boolean FROM receipt
+       RETURNING seq),
+     message AS (
+       INSERT INTO messages (report_seq, direction, channel, account, external_id, sealed_text, status)
+       SELECT seq, 'in', $1::text, $17::text, $2::text, $18::text, 'received' FROM report),
+     event AS (
+       INSERT INTO report_events (report_seq, at, actor, type, to_status, data)
+       SELECT seq, $4::timestamptz, 'citizen', 'received', 'belum_terverifikasi', $19::jsonb FROM report)
+     SELECT count(*)::int AS claimed FROM receipt`,
     [
-      report.seq,
-      report.trackingId,
-      report.channel,
-      report.text,
-      report.lang,
-      report.anonim,
-      report.rahasia,
-      report.reporterId,
-      report.contactHash,
-      report.receivedAt,
-      report.incomplete ?? false,
+      r.inbound.channel,
+      r.inbound.externalId,
+      r.inbound.dedupKey,
+      r.inbound.receivedAt,
+      JSON.stringify(r.effects),
+      r.seq,
+      r.contactHash,
+      r.sealedReporter,
+      r.trackingId,
+      r.channel,
+      r.text,
+      r.lang,
+      r.anonim,
+      r.rahasia,
+      r.receivedAt,
+      r.incomplete ?? false,
+      r.inbound.account ?? null,
+      r.sealedText,
+      JSON.stringify(r.event.data),
     ],
   );
+  return rows[0]!.claimed === 1;
+}
+
+/** What a claimed receipt recorded, for a replayed message that must re-add the same jobs. */
+export async function receiptOf(db: Queryable, channel: string, externalId: string): Promise<{ outcome: string; effects: unknown[] } | undefined> {
+  const { rows } = await db.query<{ outcome: string; effects: unknown[] }>(
+    'SELECT outcome, effects FROM inbound_receipts WHERE channel = $1 AND external_id = $2',
+    [channel, externalId],
+  );
+  return rows[0];
 }
 
 export async function findReport(db: Queryable, trackingId: string): Promise<ReportRow | undefined> {
