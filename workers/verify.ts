@@ -1,9 +1,8 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { runRules, type Verification } from '../src/core/rules.ts';
-import { assertTransition, type ReportStatus } from '../src/core/report.ts';
+import { assertTransition, type ReportEvent, type ReportStatus } from '../src/core/report.ts';
 import { VerifyJobSchema, type Effect } from '../src/queue/jobs.ts';
 import { notifyEffect } from '../src/queue/queues.ts';
-import { withTransaction } from '../src/store/db.ts';
 import * as store from '../src/store/reports.ts';
 import type { WorkerDeps } from './deps.ts';
 
@@ -17,52 +16,56 @@ import type { WorkerDeps } from './deps.ts';
 const LOOKBACK_DAYS_MIN = 1;
 
 export function createVerifyProcessor(deps: WorkerDeps) {
-  const { db, queues, rules, log } = deps;
+  const { db, queues, log } = deps;
 
   return async function processVerify(job: Job): Promise<string> {
     const parsed = VerifyJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError('malformed verify job');
     const { trackingId } = parsed.data;
 
-    const result = await withTransaction(db, async (tx) => {
-      const report = await store.lockReport(tx, trackingId);
-      if (!report) throw new UnrecoverableError(`no report ${trackingId}`);
-      if (report.verification) return { verification: report.verification as Verification, lang: report.lang, channel: report.channel };
-
-      const lookbackDays = Math.max(LOOKBACK_DAYS_MIN, rules.duplicate.windowDays, Math.ceil(rules.rateLimit.windowMinutes / 1440));
-      const since = new Date(report.receivedAt.getTime() - lookbackDays * 86_400_000);
-      const recent = report.contactHash ? await store.recentFromContact(tx, report.contactHash, since, report.seq) : [];
-      const verification = runRules({ text: report.text, receivedAt: report.receivedAt, recentFromSender: recent }, rules);
-
-      const next = nextStatus(verification);
-      await store.updateReport(tx, report.seq, {
-        verification,
-        kind: verification.suggestions.kind,
-        ...(next ? { status: next } : {}),
-      });
-      await store.appendEvent(tx, report.seq, {
-        actor: 'system:verify',
-        type: 'auto_verified',
-        reason: verification.outcomes.map((o) => o.reason).join('; ') || 'no rule fired',
-        data: { verdict: verification.verdict, rules: verification.outcomes.map((o) => o.rule), suggestions: verification.suggestions },
-      });
-      if (next) {
-        assertTransition(report.status, next);
-        await store.appendEvent(tx, report.seq, {
-          actor: 'system:verify',
-          type: 'status_changed',
-          fromStatus: report.status,
-          toStatus: next,
-          reason: verification.outcomes.find((o) => o.verdict === verification.verdict)?.reason,
-        });
-      }
-      return { verification, lang: report.lang, channel: report.channel };
-    });
-
-    await queues.addEffects(effectsOf(trackingId, result.channel, result.lang, result.verification));
-    log.debug({ trackingId, verdict: result.verification.verdict }, 'report verified');
-    return result.verification.verdict;
+    const report = await store.findReport(db, trackingId);
+    if (!report) throw new UnrecoverableError(`no report ${trackingId}`);
+    const verification = (report.verification as Verification | null) ?? (await verifyOnce(deps, report));
+    await queues.addEffects(effectsOf(trackingId, report.channel, report.lang, verification));
+    log.debug({ trackingId, verdict: verification.verdict }, 'report verified');
+    return verification.verdict;
   };
+}
+
+/**
+ * Runs the rules and stores their outcome with its events, once: a duplicate job that loses the
+ * race takes the verification the winner stored, so both add the same notifications.
+ */
+async function verifyOnce(deps: WorkerDeps, report: store.ReportRow): Promise<Verification> {
+  const { db, rules } = deps;
+  const lookbackDays = Math.max(LOOKBACK_DAYS_MIN, rules.duplicate.windowDays, Math.ceil(rules.rateLimit.windowMinutes / 1440));
+  const since = new Date(report.receivedAt.getTime() - lookbackDays * 86_400_000);
+  const recent = report.contactHash ? await store.recentFromContact(db, report.contactHash, since, report.seq) : [];
+  const verification = runRules({ text: report.text, receivedAt: report.receivedAt, recentFromSender: recent }, rules);
+
+  const next = nextStatus(verification);
+  if (next) assertTransition(report.status, next);
+  const events: Omit<ReportEvent, 'at'>[] = [
+    {
+      actor: 'system:verify',
+      type: 'auto_verified',
+      reason: verification.outcomes.map((o) => o.reason).join('; ') || 'no rule fired',
+      data: { verdict: verification.verdict, rules: verification.outcomes.map((o) => o.rule), suggestions: verification.suggestions },
+    },
+  ];
+  if (next) {
+    events.push({
+      actor: 'system:verify',
+      type: 'status_changed',
+      fromStatus: report.status,
+      toStatus: next,
+      reason: verification.outcomes.find((o) => o.verdict === verification.verdict)?.reason,
+    });
+  }
+  const stored = await store.recordVerification(db, report.seq, { verification, kind: verification.suggestions.kind, status: next, events });
+  if (stored) return verification;
+  const winner = await store.findReport(db, report.trackingId);
+  return winner!.verification as Verification;
 }
 
 function nextStatus(verification: Verification): ReportStatus | undefined {

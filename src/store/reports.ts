@@ -247,6 +247,40 @@ export async function appendEvent(tx: Queryable, seq: string | number, event: Om
   );
 }
 
+/**
+ * Stores the automatic verification of a report and its events in one statement, once: only a
+ * report not verified yet is updated, and the events are written only with that update. Returns
+ * false when another run got there first (a duplicate job); the caller then reads what it stored.
+ */
+export async function recordVerification(
+  db: Queryable,
+  seq: string,
+  update: { verification: unknown; kind?: ReportKind; status?: ReportStatus; events: Omit<ReportEvent, 'at'>[] },
+): Promise<boolean> {
+  const events = update.events.map((e) => ({
+    actor: e.actor,
+    type: e.type,
+    from_status: e.fromStatus ?? null,
+    to_status: e.toStatus ?? null,
+    reason: e.reason ?? null,
+    data: e.data ?? {},
+  }));
+  const { rows } = await db.query<{ updated: number }>(
+    `WITH updated AS (
+       UPDATE reports SET verification = $2::jsonb, kind = COALESCE($3::text, kind), status = COALESCE($4::text, status), updated_at = now()
+       WHERE seq = $1::bigint AND verification IS NULL RETURNING seq),
+     written AS (
+       INSERT INTO report_events (report_seq, actor, type, from_status, to_status, reason, data)
+       SELECT u.seq, e.value->>'actor', e.value->>'type', e.value->>'from_status', e.value->>'to_status',
+              e.value->>'reason', e.value->'data'
+       FROM updated u, jsonb_array_elements($5::jsonb) WITH ORDINALITY AS e(value, n)
+       ORDER BY e.n)
+     SELECT count(*)::int AS updated FROM updated`,
+    [seq, JSON.stringify(update.verification), update.kind ?? null, update.status ?? null, JSON.stringify(events)],
+  );
+  return rows[0]!.updated === 1;
+}
+
 export async function listEvents(db: Queryable, seq: string): Promise<ReportEvent[]> {
   const { rows } = await db.query<ReportEvent>(
     `SELECT type, actor, at, from_status AS "fromStatus", to_status AS "toStatus", reason, data

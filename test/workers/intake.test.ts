@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InboundMessageInput } from '../../src/core/inbound.ts';
 import { InboundMessageSchema } from '../../src/core/inbound.ts';
@@ -6,6 +7,7 @@ import { dammCheckDigit } from '../../src/core/tracking-id.ts';
 import { NotifyJobSchema, ReplyTargetSchema } from '../../src/queue/jobs.ts';
 import { listDeadLetters, replayDeadLetters } from '../../src/queue/dlq.ts';
 import { createTestEnv, eventually, type TestEnv } from '../helpers/env.ts';
+import { createVerifyProcessor } from '../../workers/verify.ts';
 
 /**
  * The intake worker's keyword paths, driven the way a conversational channel drives them: an
@@ -207,6 +209,24 @@ describe('verification', () => {
     const queue = env.runtime.queues.notify.get('sms')!;
     const needsInfo = await eventually(async () => (await queue.getJob(`n_${short.report.tracking_id}_needs_info`)) ?? undefined);
     expect(NotifyJobSchema.parse(needsInfo.data).vars.reason).toBeTruthy();
+  });
+
+  it('stores a verification once when its job runs several times at once', async () => {
+    const { report } = await fileAndWait('Lampu penerangan jalan di Jalan Kenanga mati sejak dua minggu, rawan begal malam hari.');
+    const autoVerified = async () => {
+      const { rows } = await env.runtime.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM report_events e JOIN reports r ON r.seq = e.report_seq WHERE r.tracking_id = $1 AND e.type = 'auto_verified'`,
+        [report.tracking_id],
+      );
+      return rows[0]!.n;
+    };
+    await eventually(async () => ((await autoVerified()) === 1 ? true : undefined));
+    // As if the first run had not stored its outcome: three runs race for it now.
+    await env.runtime.db.query(`UPDATE reports SET verification = NULL WHERE tracking_id = $1`, [report.tracking_id]);
+    const processVerify = createVerifyProcessor(env.runtime);
+    const verdicts = await Promise.all([1, 2, 3].map(() => processVerify({ data: { trackingId: report.tracking_id } } as Job)));
+    expect(new Set(verdicts).size).toBe(1);
+    expect(await autoVerified()).toBe(2);
   });
 });
 
