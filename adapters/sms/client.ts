@@ -16,6 +16,25 @@ import { COMMAND, HEADER_LENGTH, STATUS, encodeResponse, parseDeliverSm, readHea
  * - there was no reconnect: `SmppClient` rebinds with exponential backoff and jitter;
  * - half-open links went unnoticed: our enquire_link watchdog ends a session that stops answering;
  * - `debug` dumped passwords and message text: we never enable it, and log only ids and statuses.
+ *
+ * A session is also ended, and bound afresh with the same backoff, when it is alive but useless
+ * (test/adapters/sms/link-faults.test.ts drives each case against the simulator):
+ * - the SMSC sends `unbind`: answered with unbind_resp, then we close our side at once instead of
+ *   waiting for the SMSC to close the socket (one that never does left us "bound" on a dead session);
+ * - a generic_nack storm (`nackStormCount` within `nackStormWindowMs`): an SMSC that answers our
+ *   well-formed PDUs with generic_nack has lost the session's framing or state, and retrying on the
+ *   same session only feeds the storm. One generic_nack rejects its request with SmppNackError, which
+ *   is not an SmppStatusError: it says nothing about the message, so the send is retried
+ *   (outbound.ts maps it to `unavailable`) instead of failing for good on, say, ESME_RINVCMDID;
+ * - a submit_sm that times out with no other submit_sm answered since it was sent: the SMSC's submit
+ *   path is stalled (a full window of such requests would only time out one by one) even if it still
+ *   answers enquire_link, so the watchdog cannot see it. One lost response on a link that keeps
+ *   answering other submits does not end the session. Kannel's default for this case is the same
+ *   (`wait-ack-expire = 0x00`: disconnect and reconnect).
+ * The backoff only starts over once a bind has lasted `reconnectMaxMs`: an SMSC that accepts the bind
+ * and then drops, unbinds or nacks us every time gets binds ever further apart, not every half second.
+ * Every session ends through `endSession` once: callbacks of an old session never schedule a second
+ * reconnect (which used to leave two binds open when a bind was refused by closing the socket).
  */
 
 export interface SmscAccount {
@@ -37,10 +56,16 @@ export interface ClientTimings {
   requestTimeoutMs: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
+  /** This many generic_nack within `nackStormWindowMs` end the session. Default 10. */
+  nackStormCount?: number;
+  /** Default 10 s. */
+  nackStormWindowMs?: number;
 }
 
 /** PDUs longer than this cannot be a real SMPP 3.4 message; framing is lost. */
 const MAX_PDU_LENGTH = 64 * 1024;
+const DEFAULT_NACK_STORM_COUNT = 10;
+const DEFAULT_NACK_STORM_WINDOW_MS = 10_000;
 
 export class SmppStatusError extends Error {
   readonly code = 'LAPOR_SMPP_STATUS';
@@ -50,6 +75,18 @@ export class SmppStatusError extends Error {
   ) {
     super(`${command} answered with status 0x${status.toString(16).padStart(8, '0')}`);
     this.name = 'SmppStatusError';
+  }
+}
+
+/** The SMSC answered a request with generic_nack: it could not handle the PDU, whatever it carried. */
+export class SmppNackError extends Error {
+  readonly code = 'LAPOR_SMPP_NACK';
+  constructor(
+    readonly command: string,
+    readonly status: number,
+  ) {
+    super(`${command} answered with generic_nack 0x${status.toString(16).padStart(8, '0')}`);
+    this.name = 'SmppNackError';
   }
 }
 
@@ -98,7 +135,7 @@ class FramedSession extends smpp.Session {
   }
 }
 
-type Pending = { command: string; resolve: (pdu: PDU) => void; reject: (err: Error) => void; timer: NodeJS.Timeout };
+type Pending = { command: string; resolve: (pdu: PDU) => void; reject: (err: Error) => void; timer: NodeJS.Timeout; sentAt: number };
 
 export type ClientState = 'idle' | 'connecting' | 'bound' | 'backoff' | 'stopped';
 
@@ -123,6 +160,13 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
   private watchdog: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private lastHeard = 0;
+  /** When the current session was bound; 0 while not bound. */
+  private boundAt = 0;
+  /** When any submit_sm last got a response (any status): stalled-submit detection. */
+  private lastSubmitAnswerAt = 0;
+  /** Arrival times of generic_nack on the current session, within the storm window. */
+  private nacks: number[] = [];
+  private enquiring = false;
   private inFlight = 0;
   private windowWaiters: (() => void)[] = [];
   private nextSendAt = 0;
@@ -179,10 +223,10 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
       socket.end();
       setTimeout(() => socket.destroy(), 1_000).unref();
     });
-    socket.once(this.account.tls ? 'secureConnect' : 'connect', () => void this.bind());
+    socket.once(this.account.tls ? 'secureConnect' : 'connect', () => void this.bind(session));
   }
 
-  private async bind(): Promise<void> {
+  private async bind(session: FramedSession): Promise<void> {
     const command = `bind_${this.account.bindMode}`;
     try {
       await this.request(command, {
@@ -192,12 +236,16 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
         interface_version: 0x34,
       });
     } catch (err) {
+      // Already ended (socket closed, stopped) when the bind was rejected by endSession itself.
+      if (this.session !== session) return;
       this.log.warn({ smsc: this.account.id, err: { message: (err as Error).message } }, 'smpp bind failed');
       this.endSession('bind failed');
       return;
     }
-    this.attempt = 0;
+    if (this.session !== session) return;
     this.lastHeard = Date.now();
+    this.boundAt = Date.now();
+    this.nacks = [];
     this.setState('bound');
     this.log.info({ smsc: this.account.id, mode: this.account.bindMode }, 'smpp bound');
     this.startWatchdog();
@@ -207,13 +255,24 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
   private startWatchdog(): void {
     clearInterval(this.watchdog);
     const every = this.timings.enquireLinkMs;
+    this.enquiring = false;
     this.watchdog = setInterval(() => {
-      if (this.stateValue !== 'bound') return;
+      const session = this.session;
+      if (this.stateValue !== 'bound' || !session || this.enquiring) return;
       if (Date.now() - this.lastHeard < every) return;
-      this.request('enquire_link', {}).catch((err: Error) => {
-        this.log.warn({ smsc: this.account.id, err: { message: err.message } }, 'smpp enquire_link unanswered; rebinding');
-        this.session?.destroy();
-      });
+      // One enquire_link at a time: on a dead link, more would only pile up behind the first.
+      this.enquiring = true;
+      this.request('enquire_link', {}).then(
+        () => {
+          if (this.session === session) this.enquiring = false;
+        },
+        (err: Error) => {
+          if (this.session !== session) return; // the session ended for another reason meanwhile
+          this.enquiring = false;
+          this.log.warn({ smsc: this.account.id, err: { message: err.message } }, 'smpp enquire_link unanswered; rebinding');
+          this.endSession('enquire_link unanswered');
+        },
+      );
     }, Math.max(250, Math.floor(every / 2)));
     this.watchdog.unref();
   }
@@ -250,12 +309,18 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
       return;
     }
     if (pdu.isResponse()) {
+      const nack = pdu.command === 'generic_nack';
       const pending = this.pending.get(pdu.sequence_number);
-      if (!pending) return;
-      this.pending.delete(pdu.sequence_number);
-      clearTimeout(pending.timer);
-      if (pdu.command === 'generic_nack' || pdu.command_status !== 0) pending.reject(new SmppStatusError(pending.command, pdu.command_status));
-      else pending.resolve(pdu);
+      if (pending) {
+        this.pending.delete(pdu.sequence_number);
+        clearTimeout(pending.timer);
+        if (pending.command === 'submit_sm') this.lastSubmitAnswerAt = Date.now();
+        if (nack) pending.reject(new SmppNackError(pending.command, pdu.command_status));
+        else if (pdu.command_status !== 0) pending.reject(new SmppStatusError(pending.command, pdu.command_status));
+        else pending.resolve(pdu);
+      }
+      // Unsolicited ones (a sequence we never sent, or 0) count too: they are the same symptom.
+      if (nack) this.countNack(pdu.command_status);
       return;
     }
     switch (pdu.command) {
@@ -263,9 +328,10 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
         session.send(pdu.response());
         return;
       case 'unbind':
-        this.log.info({ smsc: this.account.id }, 'smsc unbound us');
+        this.log.info({ smsc: this.account.id }, 'smsc unbound us; rebinding');
         session.send(pdu.response());
-        session.close();
+        // Closed on our side now: the SMSC may never close the socket, and nothing more may be sent.
+        this.endSession('smsc unbound us', true);
         return;
       case 'unknown':
         this.emit('malformed', { reason: 'unknown command_id', commandId: head.commandId, status: STATUS.ESME_RINVCMDID });
@@ -277,12 +343,42 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
     }
   }
 
-  private endSession(reason: string): void {
+  /** generic_nack storm detection: `nackStormCount` within the sliding `nackStormWindowMs` end the session. */
+  private countNack(status: number): void {
+    if (this.stateValue !== 'bound') return;
+    const limit = this.timings.nackStormCount ?? DEFAULT_NACK_STORM_COUNT;
+    const windowMs = this.timings.nackStormWindowMs ?? DEFAULT_NACK_STORM_WINDOW_MS;
+    const now = Date.now();
+    this.nacks.push(now);
+    while (this.nacks.length && (this.nacks[0] ?? now) <= now - windowMs) this.nacks.shift();
+    if (this.nacks.length < limit) return;
+    this.log.warn(
+      { smsc: this.account.id, nacks: this.nacks.length, windowMs, status: `0x${status.toString(16).padStart(8, '0')}` },
+      'smpp generic_nack storm; rebinding',
+    );
+    this.endSession('generic_nack storm');
+  }
+
+  /**
+   * Ends the current session once: rejects what is pending and, unless stopped, schedules the next
+   * connect. `graceful` lets what was written go out first (unbind_resp) before the socket is closed.
+   */
+  private endSession(reason: string, graceful = false): void {
     clearInterval(this.watchdog);
     const session = this.session;
     this.session = undefined;
     session?.removeAllListeners('frame');
-    session?.destroy();
+    session?.removeAllListeners('framing_error');
+    if (session && graceful) {
+      session.socket.end();
+      setTimeout(() => session.destroy(), 1_000).unref();
+    } else {
+      session?.destroy();
+    }
+    // The backoff starts over only after a session that lasted: a flapping SMSC is not hammered.
+    if (this.boundAt > 0 && Date.now() - this.boundAt >= this.timings.reconnectMaxMs) this.attempt = 0;
+    this.boundAt = 0;
+    this.nacks = [];
     for (const [sequence, pending] of this.pending) {
       clearTimeout(pending.timer);
       pending.reject(new SmppClosedError(reason));
@@ -295,6 +391,7 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
     const delay = Math.round(base / 2 + Math.random() * (base / 2));
     this.attempt = Math.min(this.attempt + 1, 16);
     this.log.info({ smsc: this.account.id, reason, retryInMs: delay }, 'smpp session ended');
+    clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => {
       if (this.stateValue === 'stopped') return;
       this.setState('connecting');
@@ -310,11 +407,17 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
     this.sequence = this.sequence >= 0x7fffffff ? 1 : this.sequence + 1;
     const pdu = new smpp.PDU(command, { ...fields, sequence_number: this.sequence });
     return new Promise((resolve, reject) => {
+      const sentAt = Date.now();
       const timer = setTimeout(() => {
         this.pending.delete(pdu.sequence_number);
         reject(new SmppTimeoutError(command, this.timings.requestTimeoutMs));
+        // A stalled submit path: nothing submitted since this one was sent has been answered either.
+        if (command === 'submit_sm' && this.session === session && this.stateValue === 'bound' && this.lastSubmitAnswerAt < sentAt) {
+          this.log.warn({ smsc: this.account.id, timeoutMs: this.timings.requestTimeoutMs, pending: this.pending.size }, 'smpp submit_sm unanswered; rebinding');
+          this.endSession('submit_sm unanswered');
+        }
       }, this.timings.requestTimeoutMs);
-      this.pending.set(pdu.sequence_number, { command, resolve, reject, timer });
+      this.pending.set(pdu.sequence_number, { command, resolve, reject, timer, sentAt });
       session.send(pdu);
     });
   }

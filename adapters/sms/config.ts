@@ -46,9 +46,17 @@ export const SmsSettingsSchema = z.strictObject({
     .describe('`auto`: with no SMSC configured, `lapor start` runs the SMSC simulator on loopback and binds to it.'),
   simulatorPort: z.coerce.number().int().min(0).max(65535).default(2775).describe('Port of that simulator (its control API is on the next port).'),
   enquireLinkMs: positiveInt.default(30_000).describe('enquire_link after this long without traffic; no answer ends the bind.'),
-  requestTimeoutMs: positiveInt.default(10_000).describe('How long a bind, submit_sm or enquire_link may wait for its response.'),
-  reconnectMinMs: positiveInt.default(500).describe('First reconnect delay; doubles up to the maximum, with jitter.'),
+  requestTimeoutMs: positiveInt
+    .default(10_000)
+    .describe('How long a bind, submit_sm or enquire_link may wait for its response. A submit_sm unanswered this long, with no other submit_sm answered meanwhile, ends the bind.'),
+  reconnectMinMs: positiveInt
+    .default(500)
+    .describe('First reconnect delay; doubles up to the maximum, with jitter, and starts over once a bind has lasted the maximum.'),
   reconnectMaxMs: positiveInt.default(60_000).describe('Longest reconnect delay.'),
+  nackStormCount: positiveInt
+    .default(10)
+    .describe('This many generic_nack from the SMSC within LAPOR_SMPP_NACK_STORM_WINDOW_MS mean the session is broken: the bind is closed and renewed.'),
+  nackStormWindowMs: positiveInt.default(10_000).describe('The sliding window for that count of generic_nack.'),
   concatTimeoutMs: positiveInt.default(120_000).describe('A long SMS still missing parts after this becomes one report, marked incomplete.'),
   dedupMinutes: positiveInt.default(60).describe('How long the same SMS from the same number counts as a redelivery.'),
   maxSegments: z.coerce.number().int().min(1).max(10).default(3).describe('Most SMS segments one notification may take.'),

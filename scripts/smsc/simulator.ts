@@ -100,6 +100,8 @@ export interface SubmitRecord {
   status: number;
   /** The message_id we returned; null when we refused the submit. */
   messageId: string | null;
+  /** Answered with generic_nack (`nackNext`) rather than submit_sm_resp; `status` is the nack's. */
+  nacked?: true;
 }
 
 export interface Reply {
@@ -214,6 +216,8 @@ interface Link {
   pending: Map<number, Pending>;
   tap: RawTap;
   closed: boolean;
+  /** `silence()`: the peer is gone; nothing received is answered and nothing is sent. */
+  silent: boolean;
 }
 
 interface ReplyGroup {
@@ -379,6 +383,7 @@ export class SmscSimulator {
   private messageCounter: number;
   private refCounter: number;
   private throttle = { count: 0, status: SMPP_STATUS.ESME_RTHROTTLED as number };
+  private nack = { count: 0, status: SMPP_STATUS.ESME_RINVCMDID as number };
   private holding = false;
   private delayMs = 0;
   private closing = false;
@@ -473,6 +478,29 @@ export class SmscSimulator {
   /** Every submit_sm response waits this long. */
   respondDelay(ms: number): void {
     this.delayMs = Math.max(0, ms);
+  }
+
+  /**
+   * The next `n` submit_sm are answered with generic_nack carrying `status` (and not delivered), as an
+   * SMSC that lost track of the session does. They are recorded with that status and `nacked: true`.
+   * Takes precedence over `throttleNext`.
+   */
+  nackNext(n: number, status: number = SMPP_STATUS.ESME_RINVCMDID): void {
+    this.nack = { count: Math.max(0, n), status };
+  }
+
+  /**
+   * `true`: the sessions open now go silent — a half-open link, socket open and peer gone. Whatever
+   * they receive (enquire_link, submit_sm, responses) is dropped unanswered, nothing more is sent on
+   * them, and they no longer count as bound (`sessions`, `sendMo`, `sendPdu` use other sessions).
+   * Sessions that connect afterwards are served as usual. `false`: every session answers again.
+   * Returns how many sessions changed.
+   */
+  silence(on: boolean): number {
+    const links = [...this.links.values()].filter((l) => !l.closed && l.silent !== on);
+    for (const link of links) link.silent = on;
+    this.log(`${on ? 'silenced' : 'unsilenced'} ${links.length} session(s)`);
+    return links.length;
   }
 
   // ---- MO (what citizens text) ----
@@ -618,7 +646,7 @@ export class SmscSimulator {
   }
 
   private boundLinks(): Link[] {
-    return [...this.links.values()].filter((l) => l.mode !== null && !l.closed).sort((a, b) => a.boundAt - b.boundAt);
+    return [...this.links.values()].filter((l) => l.mode !== null && !l.closed && !l.silent).sort((a, b) => a.boundAt - b.boundAt);
   }
 
   /** The most recently bound session. */
@@ -644,6 +672,7 @@ export class SmscSimulator {
       pending: new Map(),
       tap: new RawTap(),
       closed: false,
+      silent: false,
     };
     this.links.set(session, link);
     socket.on('data', (chunk: Buffer) => link.tap.push(chunk));
@@ -672,6 +701,10 @@ export class SmscSimulator {
 
   private onPdu(link: Link, pdu: PDU): void {
     const raw = link.tap.take(pdu);
+    if (link.silent) {
+      this.log(`session ${link.id} is silent: ${pdu.command} dropped`);
+      return;
+    }
     if (pdu.isResponse()) {
       const pending = link.pending.get(pdu.sequence_number);
       if (pending) {
@@ -771,11 +804,16 @@ export class SmscSimulator {
     issues.push(...decoded.issues);
 
     let status: number = SMPP_STATUS.ESME_ROK;
-    if (this.throttle.count > 0) {
+    let nacked = false;
+    if (this.nack.count > 0) {
+      this.nack.count--;
+      status = this.nack.status;
+      nacked = true;
+    } else if (this.throttle.count > 0) {
       this.throttle.count--;
       status = this.throttle.status;
     }
-    const messageId = status === SMPP_STATUS.ESME_ROK ? (this.messageCounter++).toString(16).padStart(10, '0') : null;
+    const messageId = status === SMPP_STATUS.ESME_ROK && !nacked ? (this.messageCounter++).toString(16).padStart(10, '0') : null;
     const destination = str(pdu.destination_addr);
     const destTon = num(pdu.dest_addr_ton);
     const record: SubmitRecord = {
@@ -801,15 +839,21 @@ export class SmscSimulator {
       issues,
       status,
       messageId,
+      ...(nacked ? { nacked: true as const } : {}),
     };
     this.submits.push(record);
     const issueNote = issues.length ? `, issues ${issues.join(',')}` : '';
     const partNote = concat ? ` part ${concat.seq}/${concat.total} (${concat.kind})` : '';
-    this.log(`session ${link.id} submit_sm #${record.index}${partNote} dc=${dataCoding} → ${statusName(status)}${issueNote}`);
+    this.log(`session ${link.id} submit_sm #${record.index}${partNote} dc=${dataCoding} → ${nacked ? 'generic_nack ' : ''}${statusName(status)}${issueNote}`);
     this.emitter.emit('submit', record);
-    if (status === SMPP_STATUS.ESME_ROK) this.addToReplies(record);
+    if (status === SMPP_STATUS.ESME_ROK && !nacked) this.addToReplies(record);
 
     const respond = () => {
+      if (link.silent) return;
+      if (nacked) {
+        link.session.send(new smpp.PDU('generic_nack', { command_status: status, sequence_number: pdu.sequence_number }));
+        return;
+      }
       const response = messageId ? pdu.response({ message_id: messageId }) : pdu.response({ command_status: status });
       link.session.send(response, undefined, () => {
         // SMPP 3.4 §5.2.17: bits 1-0 = 01 asks for a receipt on success or failure; ours always succeed.
@@ -840,7 +884,7 @@ export class SmscSimulator {
   private sendReceipt(submitLink: Link, record: SubmitRecord, messageId: string): void {
     // A transmitter cannot receive: the receipt goes to a receiver bound with the same system_id.
     const link =
-      submitLink.mode === 'transceiver' && !submitLink.closed
+      submitLink.mode === 'transceiver' && !submitLink.closed && !submitLink.silent
         ? submitLink
         : this.boundLinks()
             .filter((l) => l.mode !== 'transmitter' && l.systemId === record.systemId)
