@@ -75,8 +75,8 @@ export const ConfigSchema = z.strictObject({
       keepCompletedHours: positiveInt.default(24).describe('How long completed jobs are kept (for inspection).'),
       keepFailedDays: positiveInt.default(30).describe('How long dead letters are kept.'),
       intakeConcurrency: positiveInt.default(32).describe('Inbound messages handled at once per process.'),
-      verifyConcurrency: positiveInt.default(8).describe('Reports verified at once per process.'),
-      notifyConcurrency: positiveInt.default(16).describe('Notifications sent at once per process and channel.'),
+      verifyConcurrency: positiveInt.default(32).describe('Reports verified at once per process.'),
+      notifyConcurrency: positiveInt.default(32).describe('Notifications sent at once per process and channel.'),
     })
     .prefault({}),
   dedup: z

@@ -1,6 +1,6 @@
 import { SendError } from '../../src/core/errors.ts';
 import type { OutboundMessage, SendResult } from '../../src/core/channel.ts';
-import { SmppClosedError, SmppStatusError, SmppTimeoutError, type SmppClient } from './client.ts';
+import { SmppClosedError, SmppNackError, SmppStatusError, SmppTimeoutError, type SmppClient } from './client.ts';
 import { encodeSms } from './encoding.ts';
 import { STATUS } from './pdu.ts';
 import type { SmsSettings } from './config.ts';
@@ -66,6 +66,7 @@ function toSendError(client: SmppClient, err: unknown): SendError {
     if (err.status === STATUS.ESME_RSYSERR || err.status === STATUS.ESME_RX_T_APPN) return new SendError('unavailable', `sms: ${err.message}`, { cause: err });
     return new SendError('rejected', `sms: ${err.message}`, { cause: err });
   }
-  if (err instanceof SmppClosedError || err instanceof SmppTimeoutError) return new SendError('unavailable', `sms: ${err.message}`, { cause: err });
+  // A generic_nack says the SMSC could not handle the PDU, not that the message is bad: retry.
+  if (err instanceof SmppClosedError || err instanceof SmppTimeoutError || err instanceof SmppNackError) return new SendError('unavailable', `sms: ${err.message}`, { cause: err });
   return new SendError('unavailable', `sms: ${(err as Error).message}`, { cause: err });
 }
