@@ -7,11 +7,24 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import type { Logger } from 'pino';
+import { pino, type Logger } from 'pino';
+import { createLogger } from '../../src/log.ts';
 import { startLocalPostgres, startLocalRedis } from '../../src/local/services.ts';
 import { filesystemOf, until } from './lib.ts';
 
 export class TimeoutError extends Error {}
+
+/** What every benchmark's main() starts with: its deadline, a quiet logger, progress lines, a teardown. */
+export function beginBench(timeoutS: number) {
+  const startedAt = Date.now();
+  return {
+    startedAt,
+    deadline: startedAt + timeoutS * 1000,
+    log: createLogger({ level: 'warn', destination: pino.destination({ fd: 2, sync: true }) }),
+    say: (line: string) => console.error(`· ${line}`),
+    teardown: new Teardown(timeoutS),
+  };
+}
 
 export class Teardown {
   interrupted = false;

@@ -36,14 +36,12 @@ import { Worker as Thread, isMainThread, parentPort, workerData } from 'node:wor
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { pino } from 'pino';
 import { loadConfig } from '../../config/load.ts';
 import { TrackingIdCodec } from '../../src/core/tracking-id.ts';
 import { buildApp } from '../../src/http/app.ts';
-import { createLogger } from '../../src/log.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
 import { WORKER_NAMES, startWorkers, type WorkerName } from '../../workers/run.ts';
-import { Teardown, TimeoutError, UsageError, numberOption, describePostgres, describeRedis, startBenchServices } from './harness.ts';
+import { TimeoutError, beginBench, UsageError, numberOption, describePostgres, describeRedis, startBenchServices } from './harness.ts';
 import { CpuMeter, threadSyscalls, fmtInt, fmtMs, fmtRate, sleep, summarize, table, until, type Summary } from './lib.ts';
 
 // ── options ──────────────────────────────────────────────────────────────────────────────────
@@ -660,12 +658,7 @@ async function main(): Promise<number> {
     console.error(`${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const startedAt = Date.now();
-  const deadline = startedAt + options.timeoutS * 1000;
-  const log = createLogger({ level: 'warn', destination: pino.destination({ fd: 2, sync: true }) });
-  const say = (line: string) => console.error(`· ${line}`);
-
-  const teardown = new Teardown(options.timeoutS);
+  const { startedAt, deadline, log, say, teardown } = beginBench(options.timeoutS);
 
   const report: Partial<Report> = { options, cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', loadavg: loadavg() };
   let exitCode = 0;

@@ -31,16 +31,14 @@ import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { pino } from 'pino';
 import smpp, { type PDU, type Session } from 'smpp';
 import { loadConfig } from '../../config/load.ts';
-import { createLogger } from '../../src/log.ts';
 import type { Queues } from '../../src/queue/queues.ts';
 import { openRuntime } from '../../src/runtime.ts';
 import { WORKER_NAMES, startWorkers } from '../../workers/run.ts';
 import { SmscSimulator, type FloodResult, type SubmitRecord } from '../smsc/simulator.ts';
 import { ensureKannel, startKannel } from './kannel.ts';
-import { Teardown, TimeoutError, numberOption, describeRedis, startBenchServices } from './harness.ts';
+import { Teardown, TimeoutError, beginBench, numberOption, describeRedis, startBenchServices } from './harness.ts';
 import { fmtInt, fmtMs, fmtRate, summarize, table, until, type Summary } from './lib.ts';
 
 interface Options {
@@ -316,6 +314,15 @@ async function startWorkerProcess(teardown: Teardown, env: Record<string, string
   if (!ready) throw new Error('the worker process did not start within 30 s');
 }
 
+type BenchReport = Record<string, unknown> & {
+  raw?: RawDigest;
+  rawBull?: RawDigest;
+  intake?: PathDigest;
+  whole?: PathDigest;
+  paced?: PathDigest;
+  kannel?: { whole: PathDigest; paced: PathDigest };
+};
+
 async function main(): Promise<number> {
   let options: Options;
   try {
@@ -324,21 +331,9 @@ async function main(): Promise<number> {
     console.error(`${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
-  const startedAt = Date.now();
-  const deadline = startedAt + options.timeoutS * 1000;
-  const log = createLogger({ level: 'warn', destination: pino.destination({ fd: 2, sync: true }) });
-  const say = (line: string) => console.error(`· ${line}`);
+  const { startedAt, deadline, log, say, teardown } = beginBench(options.timeoutS);
 
-  const teardown = new Teardown(options.timeoutS);
-
-  const report: Record<string, unknown> & {
-    raw?: RawDigest;
-    rawBull?: RawDigest;
-    intake?: PathDigest;
-    whole?: PathDigest;
-    paced?: PathDigest;
-    kannel?: { whole: PathDigest; paced: PathDigest };
-  } = { options, cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', loadavg: loadavg() };
+  const report: BenchReport = { options, cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', loadavg: loadavg() };
   let exitCode = 0;
   try {
     const services = await startBenchServices(teardown, log, { name: 'smpp' });
@@ -476,15 +471,6 @@ async function main(): Promise<number> {
   }
   return exitCode;
 }
-
-type BenchReport = Record<string, unknown> & {
-  raw?: RawDigest;
-  rawBull?: RawDigest;
-  intake?: PathDigest;
-  whole?: PathDigest;
-  paced?: PathDigest;
-  kannel?: { whole: PathDigest; paced: PathDigest };
-};
 
 function print(report: BenchReport, options: Options): void {
   const out: string[] = [];
