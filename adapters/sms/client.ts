@@ -3,7 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import smpp, { type PDU } from 'smpp';
 import type { Logger } from 'pino';
-import { COMMAND, HEADER_LENGTH, STATUS, encodeResponse, parseDeliverSm, readHeader, type DeliverSm } from './pdu.ts';
+import { COMMAND, HEADER_LENGTH, STATUS, encodeResponse, parseDataSm, parseDeliverSm, readHeader, type DeliverSm } from './pdu.ts';
 
 /**
  * The only file that imports `smpp`. It wraps the package's Session to fix its known traps
@@ -279,12 +279,15 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
 
   private onFrame(session: FramedSession, frame: Buffer, head: { commandId: number; commandStatus: number; sequence: number }): void {
     this.lastHeard = Date.now();
-    if (head.commandId === COMMAND.deliver_sm) {
-      const parsed = parseDeliverSm(frame);
+    if (head.commandId === COMMAND.deliver_sm || head.commandId === COMMAND.data_sm) {
+      // data_sm carries MO and receipts like deliver_sm does; both are handled alike from here on.
+      const dataSm = head.commandId === COMMAND.data_sm;
+      const responseId = dataSm ? COMMAND.data_sm_resp : COMMAND.deliver_sm_resp;
+      const parsed = dataSm ? parseDataSm(frame) : parseDeliverSm(frame);
       if (!parsed.ok) {
-        this.log.warn({ smsc: this.account.id, reason: parsed.reason }, 'malformed deliver_sm refused');
+        this.log.warn({ smsc: this.account.id, reason: parsed.reason }, `malformed ${dataSm ? 'data_sm' : 'deliver_sm'} refused`);
         this.emit('malformed', { reason: parsed.reason, commandId: head.commandId, status: parsed.status });
-        session.socket.write(encodeResponse(COMMAND.deliver_sm_resp, parsed.status, head.sequence));
+        session.socket.write(encodeResponse(responseId, parsed.status, head.sequence));
         return;
       }
       let answered = false;
@@ -293,10 +296,10 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
         answered = true;
         // The socket may have closed meanwhile: then the SMSC redelivers, and dedup absorbs it.
         if (this.session === session && session.socket.writable) {
-          session.socket.write(encodeResponse(COMMAND.deliver_sm_resp, status, head.sequence));
+          session.socket.write(encodeResponse(responseId, status, head.sequence));
         }
       });
-      if (this.listenerCount('deliver') === 0) session.socket.write(encodeResponse(COMMAND.deliver_sm_resp, STATUS.ESME_RX_T_APPN, head.sequence));
+      if (this.listenerCount('deliver') === 0) session.socket.write(encodeResponse(responseId, STATUS.ESME_RX_T_APPN, head.sequence));
       return;
     }
     let pdu: PDU;
@@ -338,7 +341,7 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
         session.socket.write(encodeResponse(COMMAND.generic_nack, STATUS.ESME_RINVCMDID, head.sequence));
         return;
       default:
-        // data_sm, alert_notification…: not used by the SMSCs of 1708; say so rather than stay silent.
+        // alert_notification, outbind…: nothing the gateway uses; say so rather than stay silent.
         session.socket.write(encodeResponse(COMMAND.generic_nack, STATUS.ESME_RINVCMDID, head.sequence));
     }
   }

@@ -123,11 +123,7 @@ class PduError extends Error {}
  * rather than lost.
  */
 export function parseDeliverSm(pdu: Uint8Array): ParseResult<DeliverSm> {
-  const header = readHeader(pdu);
-  if (!header) return { ok: false, status: STATUS.ESME_RINVCMDLEN, reason: 'shorter than a PDU header' };
-  if (header.commandLength !== pdu.length) return { ok: false, status: STATUS.ESME_RINVCMDLEN, reason: 'command_length does not match the PDU' };
-  try {
-    const r = new Reader(pdu);
+  return parseBody(pdu, (r) => {
     const serviceType = r.cString('service_type', 6);
     const source = { ton: r.octet('source_addr_ton'), npi: r.octet('source_addr_npi'), addr: r.cString('source_addr', 21) };
     const destination = { ton: r.octet('dest_addr_ton'), npi: r.octet('dest_addr_npi'), addr: r.cString('destination_addr', 21) };
@@ -142,39 +138,58 @@ export function parseDeliverSm(pdu: Uint8Array): ParseResult<DeliverSm> {
     r.octet('sm_default_msg_id');
     const smLength = r.octet('sm_length');
     const shortMessage = r.bytes('short_message', smLength);
-    const tlvs = new Map<number, Uint8Array>();
-    while (r.remaining > 0) {
-      if (r.remaining < 4) throw new PduError('truncated TLV header');
-      const tag = r.uint16('tlv tag');
-      const length = r.uint16('tlv length');
-      tlvs.set(tag, r.bytes(`tlv 0x${tag.toString(16)}`, length));
-    }
+    const tlvs = readTlvs(r);
     const payload = tlvs.get(TLV.message_payload);
     if (payload && smLength > 0) {
       // SMPP 3.4 §5.3.2.32: short_message and message_payload must not both carry data.
-      return { ok: false, status: STATUS.ESME_RINVMSGLEN, reason: 'both short_message and message_payload carry data' };
+      throw new PduError('both short_message and message_payload carry data');
     }
-    return {
-      ok: true,
-      value: {
-        sequence: header.sequence,
-        serviceType,
-        source,
-        destination,
-        esmClass,
-        protocolId,
-        priority,
-        registeredDelivery,
-        dataCoding,
-        userData: payload ?? shortMessage,
-        fromPayload: Boolean(payload),
-        tlvs,
-      },
-    };
+    const fields = { serviceType, source, destination, esmClass, protocolId, priority, registeredDelivery, dataCoding, tlvs };
+    return { ...fields, userData: payload ?? shortMessage, fromPayload: Boolean(payload) };
+  });
+}
+
+/**
+ * Parses a data_sm (SMPP 3.4 §4.7.1), which some SMSCs use instead of deliver_sm for mobile-originated
+ * messages and receipts: the same addresses, esm_class and data_coding, no short_message — the text
+ * is in message_payload. It comes out in deliver_sm's shape, so everything after treats both alike.
+ */
+export function parseDataSm(pdu: Uint8Array): ParseResult<DeliverSm> {
+  return parseBody(pdu, (r) => {
+    const serviceType = r.cString('service_type', 6);
+    const source = { ton: r.octet('source_addr_ton'), npi: r.octet('source_addr_npi'), addr: r.cString('source_addr', 65) };
+    const destination = { ton: r.octet('dest_addr_ton'), npi: r.octet('dest_addr_npi'), addr: r.cString('destination_addr', 65) };
+    const esmClass = r.octet('esm_class');
+    const registeredDelivery = r.octet('registered_delivery');
+    const dataCoding = r.octet('data_coding');
+    const tlvs = readTlvs(r);
+    const payload = tlvs.get(TLV.message_payload) ?? new Uint8Array(0);
+    return { serviceType, source, destination, esmClass, protocolId: 0, priority: 0, registeredDelivery, dataCoding, tlvs, userData: payload, fromPayload: true };
+  });
+}
+
+/** Frames the header, runs `body` on a reader past it; a PduError becomes ESME_RINVMSGLEN with its reason. */
+function parseBody(pdu: Uint8Array, body: (r: Reader) => Omit<DeliverSm, 'sequence'>): ParseResult<DeliverSm> {
+  const header = readHeader(pdu);
+  if (!header) return { ok: false, status: STATUS.ESME_RINVCMDLEN, reason: 'shorter than a PDU header' };
+  if (header.commandLength !== pdu.length) return { ok: false, status: STATUS.ESME_RINVCMDLEN, reason: 'command_length does not match the PDU' };
+  try {
+    return { ok: true, value: { sequence: header.sequence, ...body(new Reader(pdu)) } };
   } catch (err) {
     if (err instanceof PduError) return { ok: false, status: STATUS.ESME_RINVMSGLEN, reason: err.message };
     throw err;
   }
+}
+
+function readTlvs(r: Reader): Map<number, Uint8Array> {
+  const tlvs = new Map<number, Uint8Array>();
+  while (r.remaining > 0) {
+    if (r.remaining < 4) throw new PduError('truncated TLV header');
+    const tag = r.uint16('tlv tag');
+    const length = r.uint16('tlv length');
+    tlvs.set(tag, r.bytes(`tlv 0x${tag.toString(16)}`, length));
+  }
+  return tlvs;
 }
 
 export function tlvNumber(tlvs: Map<number, Uint8Array>, tag: number): number | undefined {

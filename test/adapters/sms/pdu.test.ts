@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { classifyDeliver, joinParts, msisdnOf, previousDedupKey, toInboundMessage } from '../../../adapters/sms/inbound.ts';
-import { COMMAND, STATUS, TLV, parseDeliverSm } from '../../../adapters/sms/pdu.ts';
+import { COMMAND, STATUS, TLV, parseDataSm, parseDeliverSm } from '../../../adapters/sms/pdu.ts';
 
 /** Builds a deliver_sm by hand, byte by byte as SMPP 3.4 §4.6.1 lays it out. */
 function deliverSm(fields: {
@@ -39,6 +39,53 @@ function deliverSm(fields: {
   header.writeUInt32BE(fields.sequence ?? 7, 12);
   return Buffer.concat([header, body]);
 }
+
+/** A data_sm (SMPP 3.4 §4.7.1): addresses, esm_class, registered_delivery, data_coding, then TLVs only. */
+function dataSm(fields: { source?: string; esmClass?: number; payload?: Uint8Array; tlvs?: [number, Uint8Array][]; cut?: number }): Buffer {
+  const cstr = (s: string) => Buffer.concat([Buffer.from(s, 'latin1'), Buffer.from([0])]);
+  const tlv = ([tag, value]: [number, Uint8Array]) => {
+    const head = Buffer.alloc(4);
+    head.writeUInt16BE(tag, 0);
+    head.writeUInt16BE(value.length, 2);
+    return Buffer.concat([head, value]);
+  };
+  const tlvs: [number, Uint8Array][] = [...(fields.payload ? [[TLV.message_payload, fields.payload] as [number, Uint8Array]] : []), ...(fields.tlvs ?? [])];
+  let body = Buffer.concat([cstr(''), Buffer.from([1, 1]), cstr(fields.source ?? '6281290417736'), Buffer.from([0, 0]), cstr('1708'), Buffer.from([fields.esmClass ?? 0, 0, 0]), ...tlvs.map(tlv)]);
+  if (fields.cut) body = body.subarray(0, body.length - fields.cut);
+  const header = Buffer.alloc(16);
+  header.writeUInt32BE(16 + body.length, 0);
+  header.writeUInt32BE(COMMAND.data_sm, 4);
+  header.writeUInt32BE(0, 8);
+  header.writeUInt32BE(11, 12);
+  return Buffer.concat([header, body]);
+}
+
+describe('parseDataSm', () => {
+  it('reads the addresses and the text from message_payload, in deliver_sm’s shape', () => {
+    const parsed = parseDataSm(dataSm({ payload: Buffer.from('LAPOR lampu jalan mati', 'latin1') }));
+    expect(parsed).toMatchObject({ ok: true, value: { sequence: 11, source: { ton: 1, npi: 1, addr: '6281290417736' }, destination: { addr: '1708' }, fromPayload: true } });
+    if (parsed.ok) expect(Buffer.from(parsed.value.userData).toString('latin1')).toBe('LAPOR lampu jalan mati');
+  });
+
+  it('is classified like a deliver_sm: a receipt by its TLVs is never a citizen’s text', () => {
+    const receipt = parseDataSm(dataSm({ esmClass: 0x04, tlvs: [[TLV.receipted_message_id, Buffer.from('abc\0')], [TLV.message_state, Buffer.from([2])]] }));
+    expect(receipt.ok).toBe(true);
+    if (receipt.ok) expect(classifyDeliver(receipt.value, 'sim').kind).toBe('receipt');
+  });
+
+  it('refuses a truncated body or a broken TLV with ESME_RINVMSGLEN, never throwing', () => {
+    expect(parseDataSm(dataSm({ payload: Buffer.from('halo'), cut: 2 }))).toMatchObject({ ok: false, status: STATUS.ESME_RINVMSGLEN });
+    const noAddresses = dataSm({}).subarray(0, 19);
+    noAddresses.writeUInt32BE(19, 0);
+    expect(parseDataSm(noAddresses)).toMatchObject({ ok: false, status: STATUS.ESME_RINVMSGLEN });
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+      const pdu = Buffer.concat([dataSm({}).subarray(0, 16), Buffer.from(bytes)]);
+      pdu.writeUInt32BE(pdu.length, 0);
+      const result = parseDataSm(pdu);
+      return typeof result.ok === 'boolean';
+    }));
+  });
+});
 
 describe('parseDeliverSm', () => {
   it('reads every field of a well-formed PDU', () => {

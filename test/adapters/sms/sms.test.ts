@@ -77,6 +77,26 @@ describe('a citizen texts 1708', () => {
     expect(status.text).toMatch(new RegExp(`${report.tracking_id}: (belum terverifikasi|tertunda)`));
   });
 
+  it('takes a data_sm like a deliver_sm: data_sm_resp once stored, one report, the reply by SMS', async () => {
+    const from = newNumber();
+    const response = await sim.sendPdu('data_sm', {
+      source_addr_ton: 1,
+      source_addr_npi: 1,
+      source_addr: from.slice(1),
+      dest_addr_ton: 0,
+      dest_addr_npi: 0,
+      destination_addr: '1708',
+      esm_class: 0,
+      registered_delivery: 0,
+      data_coding: 0,
+      message_payload: Buffer.from('LAPOR saluran air tersumbat di Jalan Mawar', 'latin1'),
+    });
+    expect(response).toMatchObject({ command: 'data_sm_resp', command_status: 0 });
+    const report = await oneReportFrom(from);
+    expect(report.text).toBe('saluran air tersumbat di Jalan Mawar');
+    expect((await replyTo(from, /diterima dengan nomor/)).text).toContain(report.tracking_id);
+  });
+
   it('joins a long SMS sent in parts, reversed and with a part twice, into one report', async () => {
     const from = newNumber();
     const text = `${'Sudah tiga bulan jalan di Desa Sukamaju berlubang besar, '.repeat(6)}mohon segera diperbaiki.`;
