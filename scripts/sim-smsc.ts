@@ -9,6 +9,9 @@
  *       Texts the gateway through a running simulator and prints the replies to that number.
  *   flood --count 1000 [--rate 200] [--mix 8:1:1]
  *       Sends load (single : multipart : UCS-2) and prints throughput and ack latency.
+ *   fault drop|unbind|throttle|nack|silence|hold|heal [--count 5]
+ *       Breaks the link the way real SMSCs do, to watch the gateway rebind and retry (its log,
+ *       /readyz and /metrics); `heal` answers normally again.
  */
 import { parseArgs } from 'node:util';
 import { startControl } from './smsc/control.ts';
@@ -25,7 +28,7 @@ const { positionals, values } = parseArgs({
     ucs2: { type: 'boolean', default: false },
     split: { type: 'string' },
     wait: { type: 'string', default: '5' },
-    count: { type: 'string', default: '1000' },
+    count: { type: 'string' },
     rate: { type: 'string' },
     mix: { type: 'string', default: '1:0:0' },
     help: { type: 'boolean', short: 'h' },
@@ -95,8 +98,17 @@ async function main(): Promise<number> {
   }
   if (command === 'flood') {
     const [single = 1, multipart = 0, ucs2 = 0] = (values.mix ?? '1:0:0').split(':').map(Number);
-    const result = await post('/flood', { count: Number(values.count), ...(values.rate ? { rate: Number(values.rate) } : {}), mix: { single, multipart, ucs2 } });
+    const result = await post('/flood', { count: Number(values.count ?? 1000), ...(values.rate ? { rate: Number(values.rate) } : {}), mix: { single, multipart, ucs2 } });
     process.stdout.write(`${JSON.stringify(result)}\n`);
+    return 0;
+  }
+  if (command === 'fault') {
+    const [kind] = words;
+    if (!kind) {
+      process.stderr.write('usage: fault drop|unbind|throttle|nack|silence|hold|heal [--count 5]\n');
+      return 64;
+    }
+    process.stdout.write(`${JSON.stringify(await post('/fault', { kind, ...(values.count ? { count: Number(values.count) } : {}) }))}\n`);
     return 0;
   }
   process.stderr.write(`unknown command ${command}; see --help\n`);

@@ -10,6 +10,10 @@ import type { SmscSimulator } from './simulator.ts';
  *   POST /mo     {"from","text","encoding"?,"split"?}  → {"statuses":[…]}
  *   GET  /replies?to=+62…&since=N                     → {"replies":[{"index","to","text","parts"}…]}
  *   POST /flood  {"count","rate"?,"mix"?}              → the flood's figures
+ *   POST /fault  {"kind","count"?}                     → what was done; kinds: drop (the bind dies),
+ *                unbind (the SMSC unbinds), throttle / nack (the next `count` submit_sm answered with
+ *                ESME_RTHROTTLED / generic_nack), silence / hold (stop answering everything / submits),
+ *                heal (answer again)
  */
 
 const MoBody = z.strictObject({
@@ -26,6 +30,39 @@ const FloodBody = z.strictObject({
   mix: z.strictObject({ single: z.number().min(0), multipart: z.number().min(0), ucs2: z.number().min(0) }).optional(),
   timeoutMs: z.number().int().positive().max(600_000).default(120_000),
 });
+
+const FaultBody = z.strictObject({
+  kind: z.enum(['drop', 'unbind', 'throttle', 'nack', 'silence', 'hold', 'heal']),
+  count: z.number().int().positive().max(10_000).default(5),
+});
+
+/** Applies a fault so the gateway's handling of it can be watched live (logs, /readyz, /metrics). */
+async function applyFault(sim: SmscSimulator, { kind, count }: z.infer<typeof FaultBody>): Promise<Record<string, unknown>> {
+  switch (kind) {
+    case 'drop':
+      return { dropped: sim.dropBind() };
+    case 'unbind':
+      return { unbind: (await sim.sendPdu('unbind'))?.command_status ?? null };
+    case 'throttle':
+      sim.throttleNext(count);
+      return { throttled: count };
+    case 'nack':
+      sim.nackNext(count);
+      return { nacked: count };
+    case 'silence':
+      sim.silence(true);
+      return { silenced: true };
+    case 'hold':
+      sim.holdResponses(true);
+      return { holding: true };
+    case 'heal':
+      sim.silence(false);
+      sim.holdResponses(false);
+      sim.throttleNext(0);
+      sim.nackNext(0);
+      return { healed: true };
+  }
+}
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   let body = '';
@@ -62,7 +99,12 @@ export async function startControl(sim: SmscSimulator, port: number, host = '127
         const { count, rate, mix, timeoutMs } = body.data;
         return send(200, await sim.flood({ count, ...(rate ? { ratePerSec: rate } : {}), ...(mix ? { mix } : {}), timeoutMs }));
       }
-      return send(404, { error: 'POST /mo, GET /replies, POST /flood' });
+      if (req.method === 'POST' && url.pathname === '/fault') {
+        const body = FaultBody.safeParse(await readJson(req));
+        if (!body.success) return send(400, { error: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+        return send(200, await applyFault(sim, body.data));
+      }
+      return send(404, { error: 'POST /mo, GET /replies, POST /flood, POST /fault' });
     })().catch((err: unknown) => send(500, { error: (err as Error).message }));
   });
   await new Promise<void>((resolve, reject) => {

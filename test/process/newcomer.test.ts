@@ -5,7 +5,7 @@ import { killAllGateways, startGateway } from '../helpers/gateway-process.ts';
 /**
  * The issue's "done when", as a newcomer does it: `lapor start` with no SMSC configured runs the SMSC
  * simulator; a second terminal texts the gateway through the simulator's control API and gets both
- * answers by SMS.
+ * answers by SMS — and can drop the bind, after which the gateway binds again and still answers.
  */
 afterAll(async () => {
   await killAllGateways();
@@ -33,6 +33,20 @@ describe('a newcomer texts the gateway from a second terminal', () => {
     await send(`CEK ${trackingId}`);
     const status = await reply(/Status laporan/);
     expect(status.text).toContain(trackingId);
+
+    // The second terminal can break the link as real SMSCs do; the gateway binds again and answers.
+    // (Written `cek`: the very same text within LAPOR_SMPP_DEDUP_MINUTES counts as a redelivery.)
+    const fault = (body: unknown) => fetch(`${control}/fault`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await fault({ kind: 'explode' })).status).toBe(400);
+    expect(await (await fault({ kind: 'drop' })).json()).toEqual({ dropped: 1 });
+    await eventually(async () => {
+      const res = await fetch(`${control}/mo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from, text: `cek ${trackingId}` }) });
+      return res.ok ? true : undefined; // 500 "no ESME is bound" until the gateway is back
+    }, 15_000, 'a bind after the drop');
+    await eventually(async () => {
+      const { replies } = (await (await fetch(`${control}/replies?to=${encodeURIComponent(from)}`)).json()) as { replies: { text: string }[] };
+      return replies.filter((r) => /Status laporan/.test(r.text)).length >= 2 ? true : undefined;
+    }, 15_000, 'the status again after the rebind');
     expect(await gateway.kill('SIGTERM')).toEqual({ code: 0, signal: null });
   });
 });
