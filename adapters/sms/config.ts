@@ -59,6 +59,9 @@ export const SmsSettingsSchema = z.strictObject({
   nackStormWindowMs: positiveInt.default(10_000).describe('The sliding window for that count of generic_nack.'),
   concatTimeoutMs: positiveInt.default(120_000).describe('A long SMS still missing parts after this becomes one report, marked incomplete.'),
   dedupMinutes: positiveInt.default(60).describe('How long the same SMS from the same number counts as a redelivery.'),
+  queryDedupSeconds: positiveInt
+    .default(120)
+    .describe('The same for a status query or help request (CEK, INFO): shorter, so a citizen who asks again is answered again.'),
   maxSegments: z.coerce.number().int().min(1).max(10).default(3).describe('Most SMS segments one notification may take.'),
   transliterate: envBool.default(true).describe('Replace common non-GSM characters (curly quotes, dashes) so replies stay GSM-7.'),
   rateLimitPerHour: positiveInt.default(30).describe('Messages accepted per number per hour; more are refused before any report exists.'),

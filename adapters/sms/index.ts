@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ChannelAdapter, DeliverySink, Ignored, IntakeSink, LinkStatus, OutboundMessage } from '../../src/core/channel.ts';
 import { SendError } from '../../src/core/errors.ts';
 import type { InboundMessage } from '../../src/core/inbound.ts';
+import { parseCitizenMessage } from '../../src/core/keywords.ts';
 import { SmppClient } from './client.ts';
 import { smscAccounts, type SmsSettings } from './config.ts';
 import { classifyDeliver, joinParts, msisdnOf, previousDedupKey, toInboundMessage, type Classified } from './inbound.ts';
@@ -60,6 +61,17 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
   const accounts = smscAccounts(settings);
   const owner = context.owner ?? randomUUID();
   const dedupWindowMs = settings.dedupMinutes * 60_000;
+  /**
+   * An SMS carries no id, so the same text from the same number within the window is taken for the
+   * SMSC redelivering it. For a report or a follow-up a long window is right (a second copy would be
+   * a second report); a citizen repeating `CEK 123` because no answer came must be answered again,
+   * so queries, which change nothing, get a short window, still longer than a redelivery after a
+   * dropped bind.
+   */
+  const windowFor = (text: string): number => {
+    const type = parseCitizenMessage(text).type;
+    return type === 'status_query' || type === 'help' || type === 'empty' ? settings.queryDedupSeconds * 1_000 : dedupWindowMs;
+  };
   // A part the SMSC redelivers after its message was filed is known for as long as any redelivery.
   const reassembler = new Reassembler(context.redis, { prefix: context.prefix, timeoutMs: settings.concatTimeoutMs, tombstoneMs: dedupWindowMs });
   const blocked = new Set(settings.blocklist.split(',').map((n) => n.trim()).filter(Boolean).map((n) => context.hashAddress(msisdnOf({ ton: 0, npi: 0, addr: n }))));
@@ -95,9 +107,11 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
         if (result === 'unknown') log.info({ smsc: account }, 'receipt for a message we do not know');
         return STATUS.ESME_ROK;
       }
-      case 'message':
+      case 'message': {
         if (classified.problems.length) log.info({ smsc: account, problems: classified.problems }, 'sms decoded with problems');
-        return accept(toInboundMessage({ account, source: pdu.source, destination: pdu.destination, text: classified.text, receivedAt: new Date(), dedupWindowMs }));
+        const windowMs = windowFor(classified.text);
+        return accept(toInboundMessage({ account, source: pdu.source, destination: pdu.destination, text: classified.text, receivedAt: new Date(), dedupWindowMs: windowMs }), windowMs);
+      }
       case 'part': {
         const result = await reassembler.add({
           groupKey: classified.groupKey,
@@ -109,6 +123,7 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
         if (result.status !== 'complete') return STATUS.ESME_ROK;
         const joined = joinParts(result.parts, classified.concat.total);
         if (joined.problems.length) log.info({ smsc: account, problems: joined.problems }, 'sms decoded with problems');
+        const windowMs = windowFor(joined.text);
         const message = toInboundMessage({
           account,
           source: pdu.source,
@@ -116,9 +131,9 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
           text: joined.text,
           concatRef: `${classified.concat.refBits}:${classified.concat.ref}:${classified.concat.total}`,
           receivedAt: new Date(result.parts[0]?.receivedAt ?? Date.now()),
-          dedupWindowMs,
+          dedupWindowMs: windowMs,
         });
-        const status = await accept(message);
+        const status = await accept(message, windowMs);
         // Released only once the whole message is stored: a crash before this re-completes it.
         await reassembler.release(classified.groupKey);
         return status;
@@ -127,7 +142,7 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
   }
 
   /** The abuse shield, then the queue. Refused messages are acknowledged: a retry would not help. */
-  async function accept(message: InboundMessage): Promise<number> {
+  async function accept(message: InboundMessage, windowMs: number): Promise<number> {
     const sender = context.hashAddress(message.sender!.address);
     if (blocked.has(sender)) {
       counters.shielded('blocklist');
@@ -140,7 +155,7 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
       counters.shielded('rate_limit');
       return STATUS.ESME_ROK;
     }
-    await context.intake.enqueue(message, { windowMs: dedupWindowMs, equivalentKeys: [previousDedupKey(message, dedupWindowMs)] });
+    await context.intake.enqueue(message, { windowMs, equivalentKeys: [previousDedupKey(message, windowMs)] });
     return STATUS.ESME_ROK;
   }
 
@@ -159,7 +174,8 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
         receivedAt: new Date(group.parts[0]?.receivedAt ?? now),
         dedupWindowMs,
       });
-      await accept(message);
+      // Parts that never joined up are a report, incomplete: the long window.
+      await accept(message, dedupWindowMs);
       await reassembler.release(group.groupKey);
       log.info({ smsc: account, parts: group.parts.length, total: group.total, incomplete: joined.incomplete }, 'long sms filed after its timeout');
     }
@@ -174,7 +190,7 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
     normalize({ pdu, account }, { now }): InboundMessage | Ignored {
       const classified = classifyDeliver(pdu, account);
       if (classified.kind !== 'message') return { ignored: true, reason: classified.kind };
-      return toInboundMessage({ account, source: pdu.source, destination: pdu.destination, text: classified.text, receivedAt: now, dedupWindowMs });
+      return toInboundMessage({ account, source: pdu.source, destination: pdu.destination, text: classified.text, receivedAt: now, dedupWindowMs: windowFor(classified.text) });
     },
     async send(message: OutboundMessage) {
       const bind = binds.get(message.replyContext.smsc ?? '') ?? [...binds.values()].find((b) => b.client.state === 'bound');

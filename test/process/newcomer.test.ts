@@ -35,7 +35,7 @@ describe('a newcomer texts the gateway from a second terminal', () => {
     expect(status.text).toContain(trackingId);
 
     // The second terminal can break the link as real SMSCs do; the gateway binds again and answers.
-    // (Written `cek`: the very same text within LAPOR_SMPP_DEDUP_MINUTES counts as a redelivery.)
+    // (Written `cek`: the very same text within LAPOR_SMPP_QUERY_DEDUP_SECONDS counts as a redelivery.)
     const fault = (body: unknown) => fetch(`${control}/fault`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect((await fault({ kind: 'explode' })).status).toBe(400);
     expect(await (await fault({ kind: 'drop' })).json()).toEqual({ dropped: 1 });

@@ -27,6 +27,7 @@ beforeAll(async () => {
       LAPOR_SMPP_RATE_LIMIT_PER_HOUR: '100000',
       LAPOR_SMPP_CONCAT_TIMEOUT_MS: '1000',
       LAPOR_SMPP_REQUEST_TIMEOUT_MS: '2000',
+      LAPOR_SMPP_QUERY_DEDUP_SECONDS: '1',
     },
   });
   await sim.waitForBind(10_000);
@@ -95,6 +96,27 @@ describe('a citizen texts 1708', () => {
     const report = await oneReportFrom(from);
     expect(report.text).toBe('saluran air tersumbat di Jalan Mawar');
     expect((await replyTo(from, /diterima dengan nomor/)).text).toContain(report.tracking_id);
+  });
+
+  it('answers a repeated CEK again once the short query window passed, but files a repeated report once', async () => {
+    const from = newNumber();
+    await sim.sendMo({ from, text: 'LAPOR lampu lalu lintas di perempatan Cikutra mati total' });
+    const report = await oneReportFrom(from);
+    const statusReplies = () => repliesTo(from).filter((r) => /Status laporan/.test(r.text)).length;
+    const cek = `CEK ${report.tracking_id}`;
+    // A copy right after the first is a redelivery, whatever second it lands in: one answer.
+    await sim.sendMo({ from, text: cek });
+    await sim.sendMo({ from, text: cek });
+    await eventually(async () => (statusReplies() === 1 ? true : undefined));
+    // Asked again later (no answer came, or the citizen wants to check): answered again.
+    await new Promise((r) => setTimeout(r, 2_200));
+    await sim.sendMo({ from, text: cek });
+    await eventually(async () => (statusReplies() === 2 ? true : undefined), 10_000, 'a second status reply');
+    // The report itself, sent again as late, is still the same report.
+    await sim.sendMo({ from, text: 'LAPOR lampu lalu lintas di perempatan Cikutra mati total' });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await reportsFrom(from)).toHaveLength(1);
+    expect(statusReplies()).toBe(2);
   });
 
   it('joins a long SMS sent in parts, reversed and with a part twice, into one report', async () => {
