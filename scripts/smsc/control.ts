@@ -64,6 +64,9 @@ async function applyFault(sim: SmscSimulator, { kind, count }: z.infer<typeof Fa
   }
 }
 
+/** A refused body's problems, one line each, for the developer at the other terminal. */
+const issues = (error: z.ZodError): string[] => error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+
 async function readJson(req: IncomingMessage): Promise<unknown> {
   let body = '';
   for await (const chunk of req) {
@@ -83,7 +86,7 @@ export async function startControl(sim: SmscSimulator, port: number, host = '127
     (async () => {
       if (req.method === 'POST' && url.pathname === '/mo') {
         const body = MoBody.safeParse(await readJson(req));
-        if (!body.success) return send(400, { error: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+        if (!body.success) return send(400, { error: issues(body.error) });
         const { from, ...rest } = body.data;
         return send(200, await sim.sendMo({ from: from.startsWith('+') ? from : `+${from}`, ...rest }));
       }
@@ -95,13 +98,13 @@ export async function startControl(sim: SmscSimulator, port: number, host = '127
       }
       if (req.method === 'POST' && url.pathname === '/flood') {
         const body = FloodBody.safeParse(await readJson(req));
-        if (!body.success) return send(400, { error: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+        if (!body.success) return send(400, { error: issues(body.error) });
         const { count, rate, mix, timeoutMs } = body.data;
         return send(200, await sim.flood({ count, ...(rate ? { ratePerSec: rate } : {}), ...(mix ? { mix } : {}), timeoutMs }));
       }
       if (req.method === 'POST' && url.pathname === '/fault') {
         const body = FaultBody.safeParse(await readJson(req));
-        if (!body.success) return send(400, { error: body.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+        if (!body.success) return send(400, { error: issues(body.error) });
         return send(200, await applyFault(sim, body.data));
       }
       return send(404, { error: 'POST /mo, GET /replies, POST /flood, POST /fault' });
