@@ -127,13 +127,13 @@ async function runMigrate(config: Config, log: Logger, rules: RulesConfig): Prom
     await migrate(config.databaseUrl, log);
     return 0;
   }
-  const runtime = await openRuntime(config, log, { rules });
+  const runtime = await openRuntime(config, log, { rules, role: 'migrate' });
   await runtime.close();
   return 0;
 }
 
 async function runDlq(config: Config, log: Logger, rules: RulesConfig, args: string[], all: boolean): Promise<number> {
-  const runtime = await openRuntime(config, log, { migrate: false, rules });
+  const runtime = await openRuntime(config, log, { migrate: false, rules, role: 'dlq' });
   try {
     const [action, queue, ...ids] = args;
     if (action === 'list') {
@@ -218,7 +218,7 @@ async function serve(initialConfig: Config, log: Logger, rules: RulesConfig, rol
       stops.push(simulated.stop);
       config = simulated.config;
     }
-    const runtime: Runtime = await openRuntime(config, log, { rules, channels: roles.channels });
+    const runtime: Runtime = await openRuntime(config, log, { rules, channels: roles.channels, role: String(log.bindings().role ?? 'lapor') });
     stops.push(() => runtime.close());
     for (const adapter of runtime.adapters.values()) {
       if (signalled || !adapter.start) continue;

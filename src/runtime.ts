@@ -1,4 +1,4 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadRules } from '../config/load.ts';
@@ -8,7 +8,7 @@ import type { WorkerDeps } from '../workers/deps.ts';
 import { DataKeys } from './core/crypto.ts';
 import { TrackingIdCodec } from './core/tracking-id.ts';
 import { loadKeys } from './local/keys.ts';
-import { startLocalPostgres, startLocalRedis, type LocalService } from './local/services.ts';
+import { attachLocalStores } from './local/shared.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Queues } from './queue/queues.ts';
 import { checkRedisDurability, createRedis, waitForRedis } from './queue/redis.ts';
@@ -37,6 +37,8 @@ export interface RuntimeOptions {
   rules?: RulesConfig;
   /** Pull channels this process runs (SMPP binds…); the web channel is always there. */
   channels?: readonly ChannelId[];
+  /** Which command this process runs, recorded among the users of shared local services. */
+  role?: string;
 }
 
 export async function openRuntime(config: Config, log: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
@@ -45,7 +47,7 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
     for (const closer of closers.reverse()) await closer().catch((err: unknown) => log.warn({ err }, 'error while closing'));
   };
   try {
-    const local = await localServices(config, log, closers);
+    const local = await localServices(config, log, closers, options.role ?? 'lapor');
     const keys = loadKeys(config);
     if (keys.file) log.warn({ file: keys.file }, 'using generated keys: set LAPOR_DATA_KEY and LAPOR_TRACKING_KEY in production');
 
@@ -90,21 +92,20 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
   }
 }
 
-async function localServices(config: Config, log: Logger, closers: (() => Promise<void>)[]) {
+/** The local Redis and PostgreSQL of `dataDir`, for whichever of the two has no URL configured. */
+async function localServices(config: Config, log: Logger, closers: (() => Promise<void>)[], role: string) {
+  if (config.redisUrl && config.databaseUrl) return {};
   const dataDir = resolve(config.dataDir);
-  const started: { databaseUrl?: string; redisUrl?: string } = {};
-  let redis: LocalService | undefined;
-  let postgres: LocalService | undefined;
-  if (!config.redisUrl) {
-    redis = await startLocalRedis({ dir: join(dataDir, 'redis'), fsync: config.redis.fsync, log });
-    closers.push(() => redis!.stop());
-    started.redisUrl = redis.url;
-  }
-  if (!config.databaseUrl) {
-    postgres = await startLocalPostgres({ dir: join(dataDir, 'pg'), log });
-    closers.push(() => postgres!.stop());
-    started.databaseUrl = postgres.url;
-  }
-  if (redis || postgres) log.info({ redis: redis?.url, postgres: postgres?.url, dataDir }, 'started local services');
-  return started;
+  const stores = await attachLocalStores({
+    dataDir,
+    redis: !config.redisUrl,
+    postgres: !config.databaseUrl,
+    fsync: config.redis.fsync,
+    role,
+    log,
+  });
+  closers.push(() => stores.release());
+  if (stores.started.length) log.info({ started: stores.started, redis: stores.redisUrl, postgres: stores.databaseUrl, dataDir }, 'started local services');
+  if (stores.attached.length) log.info({ attached: stores.attached, redis: stores.redisUrl, postgres: stores.databaseUrl, dataDir }, 'using the local services already running');
+  return { redisUrl: stores.redisUrl, databaseUrl: stores.databaseUrl };
 }

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, chownSync, writeFileSync, appendFileSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
@@ -44,27 +44,61 @@ export class MissingBinaryError extends Error {
   }
 }
 
-/** Stops a process a previous run left behind (its parent was killed), so we can own the data dir. */
-async function stopStale(pidFile: string, signal: NodeJS.Signals, log: Logger): Promise<void> {
-  if (!existsSync(pidFile)) return;
+/** The pid a pid file names, if that process is running. */
+export function livePidFrom(pidFile: string): number | undefined {
+  if (!existsSync(pidFile)) return undefined;
   const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
-  log.warn({ pid, pidFile }, 'stopping a local service left over from an earlier run');
-  process.kill(pid, signal);
-  for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(100);
-  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
 }
 
-function isAlive(pid: number): boolean {
+/** Stops a process by pid (not our child): `signal`, then SIGKILL after `timeoutMs`. */
+export async function stopPid(pid: number, signal: NodeJS.Signals, timeoutMs = 10_000): Promise<void> {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return; // gone already
+  }
+  for (const until = Date.now() + timeoutMs; Date.now() < until && isAlive(pid); ) await sleep(50);
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(50);
+}
+
+/**
+ * Whether a process runs. A zombie has exited (it only waits to be reaped), so /proc's state wins
+ * over `kill(pid, 0)`, which succeeds for zombies.
+ */
+export function isAlive(pid: number): boolean {
+  const stat = procStat(pid);
+  if (stat) return stat.state !== 'Z' && stat.state !== 'X';
   try {
     process.kill(pid, 0);
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * When a process started, in clock ticks since boot: with the pid it names one process, so a pid
+ * reused after a crash is not mistaken for the one recorded. `undefined` where /proc is missing.
+ */
+export function processStartTime(pid: number): string | undefined {
+  return procStat(pid)?.startTime;
+}
+
+function procStat(pid: number): { state: string; startTime: string } | undefined {
+  let raw: string;
+  try {
+    raw = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may hold spaces and parentheses: fields start after the last ')'.
+  const fields = raw.slice(raw.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0] ?? '?', startTime: fields[19] ?? '' };
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function stopChild(child: ChildProcess, signal: NodeJS.Signals, timeoutMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
@@ -78,91 +112,122 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals, timeoutMs = 10_0
   });
 }
 
-export interface LocalRedisOptions {
+export interface LocalServiceOptions {
   dir: string;
   port?: number;
-  fsync?: 'always' | 'everysec';
   log: Logger;
+  /**
+   * Outlive this process: the service runs in a session of its own with its output in a log file,
+   * and `stop()` signals it by pid. Shared local services (src/local/shared.ts) need this, since
+   * the last process using them stops them, not necessarily the one that started them.
+   */
+  detached?: boolean;
 }
 
-export async function startLocalRedis(options: LocalRedisOptions): Promise<LocalService & { port: number; child: ChildProcess }> {
+export interface LocalRedisOptions extends LocalServiceOptions {
+  fsync?: 'always' | 'everysec';
+}
+
+export interface StartedService extends LocalService {
+  port: number;
+  pid: number;
+  child: ChildProcess;
+}
+
+export async function startLocalRedis(options: LocalRedisOptions): Promise<StartedService> {
   const binary = which('redis-server', ['/usr/bin', '/usr/sbin']);
   if (!binary) throw new MissingBinaryError('redis-server', 'apt-get install -y redis-server');
   const dir = resolve(options.dir);
   mkdirSync(dir, { recursive: true });
   const pidFile = join(dir, 'redis.pid');
-  await stopStale(pidFile, 'SIGTERM', options.log);
+  const running = livePidFrom(pidFile);
+  if (running) throw new DataDirBusyError(dir, running);
   const port = options.port ?? (await freePort());
+  const logFile = join(dir, 'redis.log');
   // The strict profile of DESIGN.md: every acknowledged write is on disk, nothing is ever evicted.
   const child = spawn(
     binary,
     [
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--pidfile', pidFile,
       '--appendonly', 'yes', '--appendfsync', options.fsync ?? 'always', '--maxmemory-policy', 'noeviction',
-      '--save', '', '--daemonize', 'no', '--protected-mode', 'yes', '--logfile', join(dir, 'redis.log'),
+      '--save', '', '--daemonize', 'no', '--protected-mode', 'yes', '--logfile', logFile,
     ],
     // Own process group: a Ctrl-C in the terminal reaches us, and we stop the services in order.
     { stdio: 'ignore', detached: true },
   );
   child.on('error', (err) => options.log.error({ err }, 'redis-server failed'));
   const url = `redis://127.0.0.1:${port}`;
-  await waitUntil(async () => {
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    probe.on('error', () => undefined);
-    try {
-      await probe.connect();
-      return (await probe.ping()) === 'PONG';
-    } finally {
-      probe.disconnect();
-    }
-  }, 'redis-server', child, join(dir, 'redis.log'));
-  return { url, port, child, stop: () => stopChild(child, 'SIGTERM') };
+  await waitUntil(() => redisAnswers(url), 'redis-server', child, logFile);
+  if (options.detached) child.unref();
+  const pid = child.pid!;
+  return {
+    url, port, pid, child,
+    stop: () => (options.detached ? stopPid(pid, 'SIGTERM') : stopChild(child, 'SIGTERM')),
+  };
 }
 
-export interface LocalPostgresOptions {
-  dir: string;
-  port?: number;
+/** Whether a redis-server answers PING at `url`. */
+export async function redisAnswers(url: string): Promise<boolean> {
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000 });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+export interface LocalPostgresOptions extends LocalServiceOptions {
   database?: string;
   /** Tests trade durability for speed; a real local run keeps PostgreSQL's defaults. */
   fast?: boolean;
-  log: Logger;
 }
 
 const PG_DIRS = ['/usr/local/bin', '/usr/lib/postgresql/15/bin', '/usr/lib/postgresql/16/bin', '/usr/lib/postgresql/17/bin'];
 
-export async function startLocalPostgres(options: LocalPostgresOptions): Promise<LocalService & { port: number; child: ChildProcess }> {
+/** The postgres system user's ids, when we are root (PostgreSQL refuses to run as root). */
+export function postgresUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+  if (uid.status !== 0) throw new MissingBinaryError('the postgres system user', 'apt-get install -y postgresql');
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+/** `cmd args` as the postgres user when we are root. setpriv execs in place (unlike runuser), so our signals reach postgres itself. */
+export function asPostgres(cmd: string, args: string[]): { cmd: string; args: string[] } {
+  return postgresUser() ? { cmd: 'setpriv', args: ['--reuid=postgres', '--regid=postgres', '--init-groups', cmd, ...args] } : { cmd, args };
+}
+
+export async function startLocalPostgres(options: LocalPostgresOptions): Promise<StartedService> {
   const initdb = which('initdb', PG_DIRS);
   const postgres = which('postgres', PG_DIRS);
   if (!initdb || !postgres) throw new MissingBinaryError('PostgreSQL (initdb, postgres)', 'apt-get install -y postgresql');
   const dir = resolve(options.dir);
   const dataDir = join(dir, 'data');
   mkdirSync(dir, { recursive: true });
-  // PostgreSQL refuses to run as root: run it as the postgres user, which must own its directory.
-  // setpriv execs in place (unlike runuser), so our signals reach postgres itself.
-  const asRoot = process.getuid?.() === 0;
-  const runAs = (cmd: string, args: string[]) =>
-    asRoot ? { cmd: 'setpriv', args: ['--reuid=postgres', '--regid=postgres', '--init-groups', cmd, ...args] } : { cmd, args };
-  if (asRoot) {
-    const ids = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
-    const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
-    if (ids.status !== 0) throw new MissingBinaryError('the postgres system user', 'apt-get install -y postgresql');
-    chownSync(dir, Number(ids.stdout.trim()), Number(gid.stdout.trim()));
-  }
+  const owner = postgresUser();
+  if (owner) chownSync(dir, owner.uid, owner.gid);
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
-    const init = runAs(initdb, ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8', ...(options.fast ? ['--no-sync'] : [])]);
+    const init = asPostgres(initdb, ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8', ...(options.fast ? ['--no-sync'] : [])]);
     const result = spawnSync(init.cmd, init.args, { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`initdb failed: ${result.stderr || result.stdout}`);
   }
-  await stopStale(join(dataDir, 'postmaster.pid'), 'SIGINT', options.log);
+  const running = livePidFrom(join(dataDir, 'postmaster.pid'));
+  if (running) throw new DataDirBusyError(dir, running);
   const port = options.port ?? (await freePort());
   const settings = ['-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200'];
   if (options.fast) settings.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
-  const run = runAs(postgres, ['-D', dataDir, ...settings]);
+  const run = asPostgres(postgres, ['-D', dataDir, ...settings]);
   const logFile = join(dir, 'postgres.log');
-  writeFileSync(logFile, '');
-  const child = spawn(run.cmd, run.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  child.stdout?.on('data', (chunk: Buffer) => appendFileSync(logFile, chunk));
-  child.stderr?.on('data', (chunk: Buffer) => appendFileSync(logFile, chunk));
+  // The log is a file, not a pipe to us: a detached postgres must not lose its log (or meet EPIPE)
+  // when the process that started it exits.
+  const logFd = openSync(logFile, 'w');
+  const child = spawn(run.cmd, run.args, { stdio: ['ignore', logFd, logFd], detached: true });
+  closeSync(logFd);
   child.on('error', (err) => options.log.error({ err }, 'postgres failed'));
 
   const database = options.database ?? 'lapor';
@@ -179,8 +244,37 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
       await client.end().catch(() => undefined);
     }
   }, 'postgres', child, logFile);
+  if (options.detached) child.unref();
+  const pid = child.pid!;
   // SIGINT is PostgreSQL's "fast" shutdown: clean, and quick.
-  return { url: `postgres://postgres@127.0.0.1:${port}/${database}`, port, child, stop: () => stopChild(child, 'SIGINT') };
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/${database}`, port, pid, child,
+    stop: () => (options.detached ? stopPid(pid, 'SIGINT', 30_000) : stopChild(child, 'SIGINT')),
+  };
+}
+
+/** Whether PostgreSQL answers at `url` (a connection and a trivial query). */
+export async function postgresAnswers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** A service already runs on this directory, started by something we cannot attach to. */
+export class DataDirBusyError extends Error {
+  readonly code = 'LAPOR_DATA_DIR_BUSY';
+  constructor(dir: string, pid: number) {
+    super(`${dir} is in use by process ${pid}. Stop that process (kill ${pid}) or set LAPOR_DATA_DIR to another folder.`);
+    this.name = 'DataDirBusyError';
+  }
 }
 
 async function waitUntil(probe: () => Promise<boolean>, what: string, child: ChildProcess, logFile: string): Promise<void> {

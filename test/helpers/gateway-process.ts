@@ -124,3 +124,28 @@ export async function startGateway(env: Record<string, string>, options: StartOp
 export async function killAllGateways(): Promise<void> {
   await Promise.all([...running].map((g) => g.kill('SIGKILL', 5_000).catch(() => undefined)));
 }
+
+export interface CliRun {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<Exit>;
+}
+
+/**
+ * `node bin/lapor.js <args>` as a second process beside a gateway, the way an operator runs it from
+ * another terminal of the same checkout. Same environment rules as startGateway.
+ */
+export function runCli(args: string[], env: Record<string, string>): CliRun {
+  const child = spawn(process.execPath, ['bin/lapor.js', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...(process.env.HOME ? { HOME: process.env.HOME } : {}), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const chunks: string[] = [];
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => chunks.push(chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => chunks.push(chunk));
+  const exited = new Promise<Exit>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  return { child, output: () => chunks.join(''), exited };
+}
