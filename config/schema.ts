@@ -49,6 +49,10 @@ export const ConfigSchema = z.strictObject({
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
     .default('info')
     .describe('pino log level.'),
+  logFormat: z
+    .enum(['auto', 'json', 'pretty'])
+    .default('auto')
+    .describe('`auto`: short readable lines on a terminal, JSON otherwise (a file, a pipe, a log collector). Both redact the same fields.'),
   lang: z.enum(['id', 'en']).default('id').describe('Default language of citizen messages.'),
   rulesFile: z
     .string()

@@ -10,9 +10,10 @@ import { CHANNEL_IDS, type ChannelId } from './core/inbound.ts';
 /** Channels whose adapter holds an upstream link of its own. */
 const PULL_CHANNELS = ['sms'] as const satisfies readonly ChannelId[];
 import { listDeadLetters, replayDeadLetters } from './queue/dlq.ts';
-import { createLogger } from './log.ts';
+import { createLogger, wantsPrettyLogs } from './log.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
-import { MissingBinaryError } from './local/services.ts';
+import { checkDataDirWritable, checkPortFree } from './local/preflight.ts';
+import { StartupError } from './local/services.ts';
 import { UnsafeRedisError } from './queue/redis.ts';
 import { startHttp } from './http/server.ts';
 import { migrate } from './store/migrate.ts';
@@ -75,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const log = createLogger({ level: config.logLevel, base: { role: name } });
+  const log = createLogger({ level: config.logLevel, base: { role: name }, pretty: wantsPrettyLogs(config.logFormat) });
 
   try {
     switch (name) {
@@ -112,9 +113,11 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
   } catch (err) {
-    if (err instanceof UnsafeRedisError || err instanceof MissingBinaryError) {
-      log.fatal({ err: { message: err.message, code: err.code } }, 'cannot start');
-      process.stderr.write(`${err.message}\n`);
+    // The sentence that says what to do comes first on the terminal; the log line keeps the details.
+    const explained = explainStartupFailure(err, config);
+    if (explained) {
+      process.stderr.write(`${explained.message}\n`);
+      log.fatal({ err: { message: explained.message, code: explained.code } }, 'cannot start');
       return 78;
     }
     log.fatal({ err }, 'cannot start');
@@ -122,7 +125,18 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** A failure a newcomer can fix, as one plain sentence; undefined for the rest (a bug, an outage). */
+function explainStartupFailure(err: unknown, config: Config): { message: string; code: string } | undefined {
+  if (err instanceof StartupError || err instanceof UnsafeRedisError) return { message: err.message, code: err.code };
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  if (code === 'EADDRINUSE' && syscall === 'listen') {
+    return { message: `Port ${config.port} is already in use (another program, or another npm start). Start on another port: PORT=${config.port + 1} npm start`, code };
+  }
+  return undefined;
+}
+
 async function runMigrate(config: Config, log: Logger, rules: RulesConfig): Promise<number> {
+  await preflight(config, false);
   if (config.databaseUrl) {
     await migrate(config.databaseUrl, log);
     return 0;
@@ -133,6 +147,7 @@ async function runMigrate(config: Config, log: Logger, rules: RulesConfig): Prom
 }
 
 async function runDlq(config: Config, log: Logger, rules: RulesConfig, args: string[], all: boolean): Promise<number> {
+  await preflight(config, false);
   const runtime = await openRuntime(config, log, { migrate: false, rules, role: 'dlq' });
   try {
     const [action, queue, ...ids] = args;
@@ -184,6 +199,12 @@ async function startSimulator(config: Config, log: Logger): Promise<{ config: Co
   };
 }
 
+/** What would otherwise fail half-way through start-up, checked before anything starts. */
+async function preflight(config: Config, http: boolean): Promise<void> {
+  if (!config.redisUrl || !config.databaseUrl || !config.dataKey || !config.trackingKey) checkDataDirWritable(config.dataDir);
+  if (http) await checkPortFree(config.host, config.port);
+}
+
 interface Roles {
   http: boolean;
   workers: WorkerName[];
@@ -213,6 +234,7 @@ async function serve(initialConfig: Config, log: Logger, rules: RulesConfig, rol
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => log.warn({ err }, 'error while stopping'));
   };
   try {
+    await preflight(config, roles.http);
     if (roles.channels.includes('sms') && wantsSimulator(config, roles)) {
       const simulated = await startSimulator(config, log);
       stops.push(simulated.stop);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../../config/schema.ts';
@@ -29,7 +29,17 @@ export function loadKeys(config: Config): Keys {
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true });
     const generated = { dataKey: randomBytes(32).toString('base64'), trackingKey: randomBytes(32).toString('base64') };
-    writeFileSync(file, JSON.stringify(generated, null, 2), { mode: 0o600, flag: 'wx' });
+    // Written whole, then linked into place: two processes starting at once on a new data dir
+    // agree on one key file (the second link fails with EEXIST) and never read a half-written one.
+    const draft = `${file}.${process.pid}.tmp`;
+    writeFileSync(draft, JSON.stringify(generated, null, 2), { mode: 0o600 });
+    try {
+      linkSync(draft, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      unlinkSync(draft);
+    }
   }
   const stored = KeyFileSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
   return {

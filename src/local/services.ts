@@ -36,8 +36,20 @@ function which(binary: string, extraDirs: string[] = []): string | undefined {
   return undefined;
 }
 
-export class MissingBinaryError extends Error {
-  readonly code = 'LAPOR_MISSING_BINARY';
+/**
+ * A start-up failure a newcomer can fix: its message is one plain sentence that says how, printed
+ * on the terminal before any JSON log (src/cli.ts).
+ */
+export class StartupError extends Error {
+  readonly code: string = 'LAPOR_STARTUP';
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
+export class MissingBinaryError extends StartupError {
+  override readonly code = 'LAPOR_MISSING_BINARY';
   constructor(binary: string, install: string) {
     super(`${binary} was not found. Install it with: ${install}`);
     this.name = 'MissingBinaryError';
@@ -214,7 +226,10 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     const init = asPostgres(initdb, ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C.UTF-8', ...(options.fast ? ['--no-sync'] : [])]);
     const result = spawnSync(init.cmd, init.args, { encoding: 'utf8' });
-    if (result.status !== 0) throw new Error(`initdb failed: ${result.stderr || result.stdout}`);
+    if (result.status !== 0) {
+      const output = (result.stderr || result.stdout || String(result.error ?? '')).trim();
+      throw new StartupError(`PostgreSQL could not create its cluster in ${dataDir} (${init.cmd} ${init.args.join(' ')}): ${output}`);
+    }
   }
   const running = livePidFrom(join(dataDir, 'postmaster.pid'));
   if (running) throw new DataDirBusyError(dir, running);
@@ -269,8 +284,8 @@ export async function postgresAnswers(url: string): Promise<boolean> {
 }
 
 /** A service already runs on this directory, started by something we cannot attach to. */
-export class DataDirBusyError extends Error {
-  readonly code = 'LAPOR_DATA_DIR_BUSY';
+export class DataDirBusyError extends StartupError {
+  override readonly code = 'LAPOR_DATA_DIR_BUSY';
   constructor(dir: string, pid: number) {
     super(`${dir} is in use by process ${pid}. Stop that process (kill ${pid}) or set LAPOR_DATA_DIR to another folder.`);
     this.name = 'DataDirBusyError';
@@ -289,6 +304,8 @@ async function waitUntil(probe: () => Promise<boolean>, what: string, child: Chi
     }
     await sleep(50);
   }
-  const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '';
-  throw new Error(`${what} did not start (${(lastError as Error | undefined)?.message ?? `exit ${child.exitCode}`}); log ${logFile}:\n${tail}`);
+  if (child.exitCode === null) child.kill('SIGKILL');
+  const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
+  const why = child.exitCode !== null ? `it exited with code ${child.exitCode}` : `no answer in 30 s (${(lastError as Error | undefined)?.message ?? 'timeout'})`;
+  throw new StartupError(`${what} did not start: ${why}. Its log is ${logFile}${tail ? `; it ends with:\n${tail}` : '.'}`);
 }

@@ -15,6 +15,7 @@ import {
   sleep,
   startLocalPostgres,
   startLocalRedis,
+  StartupError,
   stopPid,
 } from './services.ts';
 
@@ -224,7 +225,7 @@ async function withLock<T>(dataDir: string, timeoutMs: number, log: Logger, fn: 
     });
     if (server) break;
     if (Date.now() > deadline) {
-      throw new Error(`another lapor process has held ${dataDir} for ${Math.round(timeoutMs / 1000)} s while starting the local services; see its output, or stop it`);
+      throw new StartupError(`Another lapor process has been starting the local services of ${dataDir} for ${Math.round(timeoutMs / 1000)} s. See its output, or stop it, then start again.`);
     }
     if (!waited) log.info({ dataDir }, 'waiting for another lapor process to finish starting the local services');
     waited = true;

@@ -345,7 +345,7 @@ describe('gateway process lifecycle', () => {
       expect(leftovers(dataDir, secondPids), 'redis-server / postgres left running after SIGTERM').toEqual([]);
     });
 
-    it('stops the local services it started when start-up fails (HTTP port taken)', { timeout: 60_000 }, async () => {
+    it('says in one sentence, before any log line, that the HTTP port is taken, and leaves nothing running', { timeout: 60_000 }, async () => {
       const dataDir = freshDataDir();
       dataDirs.push(dataDir);
       const blocker = createServer();
@@ -359,8 +359,10 @@ describe('gateway process lifecycle', () => {
           Promise.race([gateway.exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('gateway did not exit')), 30_000))]),
           pids,
         );
-        expect(gateway.output()).toContain('EADDRINUSE');
-        expect(exit.code).not.toBe(0);
+        const firstLine = gateway.stderr.join('').split('\n')[0];
+        expect(firstLine, gateway.output()).toBe(`Port ${port} on 127.0.0.1 is already in use (another program, or another npm start). Start on another port: PORT=${port + 1} npm start`);
+        expect(gateway.stdout.join(''), 'no JSON log before the sentence').not.toMatch(/"msg":"(?!cannot start)/);
+        expect(exit.code).toBe(78);
         expect(leftovers(dataDir, pids), 'redis-server / postgres orphaned by a failed start').toEqual([]);
       } finally {
         blocker.close();
