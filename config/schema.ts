@@ -60,6 +60,22 @@ export const ConfigSchema = z.strictObject({
     .optional()
     .describe('JSON file that tunes the verification rules (shape: config/rules.ts); unset: the defaults there.'),
   shutdownTimeoutMs: positiveInt.default(15_000).describe('Hard deadline for a graceful shutdown.'),
+  publicUrl: z
+    .url()
+    .default('http://127.0.0.1:3000')
+    .describe('Where citizens reach the public pages: status links in notifications are built from it.'),
+  auth: z
+    .strictObject({
+      tokenHours: positiveInt.default(12).describe('How long a login token lasts.'),
+      maxFailuresPerAccount: positiveInt
+        .default(10)
+        .describe('Failed logins to one account within LAPOR_AUTH_FAILURE_WINDOW_MINUTES before it is refused with 429, even with the right password.'),
+      maxFailuresPerAddress: positiveInt
+        .default(100)
+        .describe('The same for one client address, looser: an office behind one address is not locked out by one person.'),
+      failureWindowMinutes: positiveInt.default(15).describe('The window of those counts.'),
+    })
+    .prefault({}),
   redis: z
     .strictObject({
       fsync: z

@@ -4,7 +4,7 @@
  * the longest values its placeholders can take — test/core/notifications.test.ts checks it — and use
  * only characters of the GSM 03.38 basic table, so one SMS segment is not silently cut to 70.
  *
- * Placeholders: {trackingId} {status} {agency} {reason}.
+ * Placeholders: {trackingId} {status} {agency} {reason} {answer} {link}.
  */
 export const TEMPLATES = {
   received: {
@@ -20,12 +20,12 @@ export const TEMPLATES = {
     en: 'LAPOR! Report {trackingId} has been forwarded to {agency} for follow-up.',
   },
   answered: {
-    id: 'LAPOR! {agency} telah menanggapi laporan {trackingId}. Puas? Kirim PUAS {trackingId} atau TIDAK PUAS {trackingId} <alasan>.',
-    en: 'LAPOR! {agency} has answered report {trackingId}. Satisfied? Send PUAS {trackingId} or TIDAK PUAS {trackingId} <reason>.',
+    id: 'LAPOR! {agency} menanggapi laporan {trackingId}: {answer} Selengkapnya: {link} Puas? Kirim PUAS {trackingId} atau TIDAK PUAS {trackingId} <alasan>.',
+    en: 'LAPOR! {agency} answered report {trackingId}: {answer} More: {link} Satisfied? Send PUAS {trackingId} or TIDAK PUAS {trackingId} <reason>.',
   },
   closed: {
-    id: 'LAPOR! Laporan {trackingId} telah selesai. Terima kasih telah menggunakan LAPOR!',
-    en: 'LAPOR! Report {trackingId} is closed. Thank you for using LAPOR!',
+    id: 'LAPOR! Laporan {trackingId} telah selesai. Belum tuntas? Kirim TIDAK PUAS {trackingId} <alasan>. Terima kasih telah menggunakan LAPOR!',
+    en: 'LAPOR! Report {trackingId} is closed. Not resolved? Send TIDAK PUAS {trackingId} <reason>. Thank you for using LAPOR!',
   },
   not_processable: {
     id: 'LAPOR! Maaf, laporan {trackingId} tidak dapat diproses: {reason}',
@@ -64,4 +64,4 @@ export const TEMPLATES = {
 export type NotificationKind = keyof typeof TEMPLATES;
 
 /** The longest value each placeholder may take once rendered (render() truncates to these). */
-export const PLACEHOLDER_LIMITS = { trackingId: 10, status: 40, agency: 60, reason: 160 } as const;
+export const PLACEHOLDER_LIMITS = { trackingId: 10, status: 40, agency: 60, reason: 160, answer: 160, link: 60 } as const;

@@ -15,6 +15,8 @@ import { openRuntime, type Runtime } from './runtime.ts';
 import { checkDataDirWritable, checkPortFree } from './local/preflight.ts';
 import { StartupError } from './local/services.ts';
 import { UnsafeRedisError } from './queue/redis.ts';
+import { ROLES } from './core/roles.ts';
+import { runUserCommand } from './users-cli.ts';
 import { startHttp } from './http/server.ts';
 import { migrate } from './store/migrate.ts';
 
@@ -32,6 +34,9 @@ Commands:
   dlq list [queue]      list dead letters (jobs that failed for good)
   dlq replay <queue> [jobId…|--all]
                         put dead letters back in their queue
+  user add --email E --role R [--agency SLUG] [--unit SLUG] [--password-stdin]
+  user list | user disable --email E
+                        operator accounts (roles: ${ROLES.join(', ')})
 
 Configuration comes from LAPOR_* environment variables (see README.md); nothing is needed locally.
 Run 'lapor <command> --help' for more.`,
@@ -42,6 +47,12 @@ With no LAPOR_DATABASE_URL / LAPOR_REDIS_URL it starts PostgreSQL and redis-serv
   adapter: `lapor adapter <channel> — run one channel adapter (${CHANNEL_IDS.join(', ')}).`,
   migrate: `lapor migrate — apply pending database migrations (also done by every role at start).`,
   dlq: `lapor dlq list [queue] | lapor dlq replay <queue> [jobId…|--all] — inspect and replay dead letters.`,
+  user: `lapor user add --email E --role R [--agency SLUG] [--unit SLUG] [--password-stdin]
+    Adds an account. Roles: super_admin, agency_admin (--agency), liaison (--unit), operator.
+    --password-stdin reads the password from one line of standard input (its newline stripped);
+    without it a password is generated and printed once.
+lapor user list                 every account: email, role, agency or unit, disabled or not
+lapor user disable --email E    disables an account and ends its sessions`,
 } as const;
 
 type Command = keyof typeof USAGE;
@@ -51,7 +62,15 @@ export async function main(argv: string[]): Promise<number> {
     args: argv,
     allowPositionals: true,
     strict: false,
-    options: { help: { type: 'boolean', short: 'h' }, all: { type: 'boolean' } },
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      all: { type: 'boolean' },
+      email: { type: 'string' },
+      role: { type: 'string' },
+      agency: { type: 'string' },
+      unit: { type: 'string' },
+      'password-stdin': { type: 'boolean' },
+    },
   });
   const [command, ...rest] = positionals;
   if (!command || !(command in USAGE) || command === 'main') {
@@ -84,6 +103,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runMigrate(config, log, rules);
       case 'dlq':
         return await runDlq(config, log, rules, rest, Boolean(values.all));
+      case 'user':
+        return await runUser(config, log, rules, rest[0], values);
       case 'start':
         return await serve(config, log, rules, { http: true, workers: [...WORKER_NAMES], channels: [...PULL_CHANNELS] });
       case 'api':
@@ -144,6 +165,16 @@ async function runMigrate(config: Config, log: Logger, rules: RulesConfig): Prom
   const runtime = await openRuntime(config, log, { rules, role: 'migrate' });
   await runtime.close();
   return 0;
+}
+
+async function runUser(config: Config, log: Logger, rules: RulesConfig, action: string | undefined, values: Record<string, string | boolean | undefined>): Promise<number> {
+  await preflight(config, false);
+  const runtime = await openRuntime(config, log, { rules, role: 'user' });
+  try {
+    return await runUserCommand(runtime.db, action, values, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+  } finally {
+    await runtime.close();
+  }
 }
 
 async function runDlq(config: Config, log: Logger, rules: RulesConfig, args: string[], all: boolean): Promise<number> {

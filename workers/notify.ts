@@ -22,10 +22,14 @@ export function createNotifyProcessor(deps: WorkerDeps, adapter: ChannelAdapter<
     const n = parsed.data;
 
     const report = n.trackingId ? await store.findReport(db, n.trackingId) : undefined;
+    // An agency's answer or question travels in the job only as the id of its (sealed) thread row.
+    const threadText = n.threadMessageId && report ? await threadMessageText(deps, report.seq, n.threadMessageId) : undefined;
     const text = renderNotification(n.kind, n.lang, {
       trackingId: n.trackingId,
       agency: report?.agencyName ?? undefined,
       status: report ? STATUS_LABELS[report.status][n.lang] : undefined,
+      link: n.trackingId ? `${deps.config.publicUrl.replace(/\/$/, '')}/lapor/${n.trackingId}` : undefined,
+      ...(threadText !== undefined ? (n.kind === 'answered' ? { answer: threadText } : { reason: threadText }) : {}),
       ...n.vars,
     });
     const target = n.target ? openTarget(deps, n.target) : report ? await reporterTarget(deps, report.reporterId) : undefined;
@@ -69,6 +73,11 @@ export function createNotifyProcessor(deps: WorkerDeps, adapter: ChannelAdapter<
       throw err;
     }
   };
+}
+
+async function threadMessageText(deps: WorkerDeps, seq: string, id: string): Promise<string | undefined> {
+  const { rows } = await deps.db.query<{ sealed: string }>('SELECT sealed_text AS sealed FROM messages WHERE id = $1 AND report_seq = $2', [id, seq]);
+  return rows[0] ? String(deps.keys.open('thread', rows[0].sealed)) : undefined;
 }
 
 function openTarget(deps: WorkerDeps, sealed: string): ReplyTarget {

@@ -28,8 +28,8 @@ export type Colour = 'merah' | 'kuning' | 'hijau';
 const TRANSITIONS: Record<ReportStatus, readonly ReportStatus[]> = {
   belum_terverifikasi: ['terverifikasi', 'terdisposisi', 'tertunda', 'tidak_dapat_diproses', 'arsip'],
   terverifikasi: ['terdisposisi', 'tertunda', 'tidak_dapat_diproses', 'arsip'],
-  terdisposisi: ['sedang_diproses', 'selesai', 'bukan_wewenang', 'tertunda', 'terdisposisi'],
-  sedang_diproses: ['selesai', 'tertunda', 'bukan_wewenang', 'terdisposisi'],
+  terdisposisi: ['sedang_diproses', 'selesai', 'bukan_wewenang', 'tertunda', 'terdisposisi', 'arsip'],
+  sedang_diproses: ['selesai', 'tertunda', 'bukan_wewenang', 'terdisposisi', 'arsip'],
   tertunda: ['belum_terverifikasi', 'terverifikasi', 'terdisposisi', 'sedang_diproses', 'tidak_dapat_diproses', 'arsip'],
   bukan_wewenang: ['terdisposisi', 'tidak_dapat_diproses', 'arsip'],
   // TIDAK PUAS reopens a closed report; an archived one stays archived.

@@ -11,6 +11,9 @@ import {
 import type { Runtime } from '../runtime.ts';
 import { EnqueueUnavailableError } from '../queue/queues.ts';
 import { healthRoutes } from './routes/health.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { agencyRoutes } from './routes/agencies.ts';
+import { authRoutes } from './routes/auth.ts';
 import { reportRoutes } from './routes/reports.ts';
 
 export type HttpDeps = Pick<Runtime, 'config' | 'log' | 'db' | 'queues' | 'codec' | 'keys' | 'producer' | 'metrics' | 'adapters'>;
@@ -97,6 +100,9 @@ export async function buildApp(deps: HttpDeps) {
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(healthRoutes(deps));
   await app.register(reportRoutes(deps), { prefix: '/api/v1' });
+  await app.register(agencyRoutes(deps), { prefix: '/api/v1' });
+  await app.register(authRoutes(deps), { prefix: '/api/v1' });
+  await app.register(adminRoutes(deps), { prefix: '/api/v1/admin' });
   return app;
 }
 

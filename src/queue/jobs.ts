@@ -26,6 +26,8 @@ export const NotifyJobSchema = z.strictObject({
   kind: z.enum(notificationKinds),
   lang: z.enum(['id', 'en']),
   trackingId: z.string().regex(/^[0-9]{1,12}$/).optional(),
+  /** A thread message (sealed) whose text this notification carries: an agency's answer or question. */
+  threadMessageId: z.string().regex(/^[0-9]{1,19}$/).optional(),
   /** `{ to, replyContext }` sealed with the 'queue' key; absent for the web channel. */
   target: z.string().optional(),
   vars: z

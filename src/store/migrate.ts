@@ -1,6 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
+import pg from 'pg';
 import type { Logger } from 'pino';
+import { loadAgencySeed } from '../../config/agencies.ts';
+import { seedAgencies } from './agencies.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
 
@@ -27,5 +30,12 @@ export async function migrate(databaseUrl: string, log: Logger): Promise<string[
   });
   const names = applied.map((m) => m.name);
   if (names.length) log.info({ migrations: names }, 'migrations applied');
+  // One-time data a new database starts with (never re-applied over what admins changed since).
+  const db = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  try {
+    if (await seedAgencies(db, loadAgencySeed())) log.info('loaded the sample agencies of config/agencies.json');
+  } finally {
+    await db.end();
+  }
   return names;
 }
