@@ -59,6 +59,20 @@ export const ConfigSchema = z.strictObject({
     .min(1)
     .optional()
     .describe('JSON file that tunes the verification rules (shape: config/rules.ts); unset: the defaults there.'),
+  holidaysFile: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('JSON file adding or replacing years of holidays and cuti bersama (shape: config/holidays.json); the built-in years are 2025–2027.'),
+  deadlines: z
+    .strictObject({
+      verificationDays: positiveInt.default(3).describe('Working days (Asia/Jakarta) after receipt within which a report must be verified.'),
+      followUpRinganDays: positiveInt.default(5).describe('Working days after the disposition within which the agency must follow up a ringan (light) report.'),
+      followUpSedangDays: positiveInt.default(14).describe('Working days after the disposition within which the agency must follow up a sedang (medium) report.'),
+      followUpBeratDays: positiveInt.default(30).describe('Working days after the disposition within which the agency must follow up a berat (serious) report.'),
+      autoCloseDays: positiveInt.default(10).describe('Working days after the agency\'s answer after which a report the reporter has not replied to is closed.'),
+    })
+    .prefault({}),
   shutdownTimeoutMs: positiveInt.default(15_000).describe('Hard deadline for a graceful shutdown.'),
   publicUrl: z
     .url()
