@@ -17,6 +17,8 @@ import { StartupError } from './local/services.ts';
 import { UnsafeRedisError } from './queue/redis.ts';
 import { ROLES } from './core/roles.ts';
 import { runUserCommand } from './users-cli.ts';
+import { sweepDeadlines } from './store/clocks.ts';
+import { sweepOutbox } from './store/cases.ts';
 import { startHttp } from './http/server.ts';
 import { migrate } from './store/migrate.ts';
 
@@ -34,6 +36,8 @@ Commands:
   dlq list [queue]      list dead letters (jobs that failed for good)
   dlq replay <queue> [jobId…|--all]
                         put dead letters back in their queue
+  deadlines sweep [--at ISO-TIME]
+                        record breached deadlines and auto-close answered reports now
   user add --email E --role R [--agency SLUG] [--unit SLUG] [--password-stdin]
   user list | user disable --email E
                         operator accounts (roles: ${ROLES.join(', ')})
@@ -47,6 +51,11 @@ With no LAPOR_DATABASE_URL / LAPOR_REDIS_URL it starts PostgreSQL and redis-serv
   adapter: `lapor adapter <channel> — run one channel adapter (${CHANNEL_IDS.join(', ')}).`,
   migrate: `lapor migrate — apply pending database migrations (also done by every role at start).`,
   dlq: `lapor dlq list [queue] | lapor dlq replay <queue> [jobId…|--all] — inspect and replay dead letters.`,
+  deadlines: `lapor deadlines sweep [--at ISO-TIME]
+    One pass of the deadline worker now: records each verification and follow-up past due as breached
+    (once), and closes each answered report whose reporter has not replied within the auto-close
+    period, telling the reporter. --at runs it as of that time, its events dated then (for tests and
+    drills; refused when LAPOR_ENV=production). Exits 0 whether or not it found work.`,
   user: `lapor user add --email E --role R [--agency SLUG] [--unit SLUG] [--password-stdin]
     Adds an account. Roles: super_admin, agency_admin (--agency), liaison (--unit), operator.
     --password-stdin reads the password from one line of standard input (its newline stripped);
@@ -70,6 +79,7 @@ export async function main(argv: string[]): Promise<number> {
       agency: { type: 'string' },
       unit: { type: 'string' },
       'password-stdin': { type: 'boolean' },
+      at: { type: 'string' },
     },
   });
   const [command, ...rest] = positionals;
@@ -103,6 +113,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runMigrate(config, log, rules);
       case 'dlq':
         return await runDlq(config, log, rules, rest, Boolean(values.all));
+      case 'deadlines':
+        return await runDeadlines(config, log, rules, rest[0], values.at);
       case 'user':
         return await runUser(config, log, rules, rest[0], values);
       case 'start':
@@ -165,6 +177,35 @@ async function runMigrate(config: Config, log: Logger, rules: RulesConfig): Prom
   const runtime = await openRuntime(config, log, { rules, role: 'migrate' });
   await runtime.close();
   return 0;
+}
+
+async function runDeadlines(config: Config, log: Logger, rules: RulesConfig, action: string | undefined, at: string | boolean | undefined): Promise<number> {
+  if (action !== 'sweep') {
+    process.stderr.write(`${USAGE.deadlines}\n`);
+    return 64;
+  }
+  let asOf = new Date();
+  if (typeof at === 'string') {
+    if (config.env === 'production') {
+      process.stderr.write('--at is refused in production: it would date events in the past or the future\n');
+      return 64;
+    }
+    asOf = new Date(at);
+    if (!/^\d{4}-\d{2}-\d{2}T/.test(at) || Number.isNaN(asOf.getTime())) {
+      process.stderr.write(`--at takes an ISO time such as 2026-12-24T09:00:00+07:00, not ${at}\n`);
+      return 64;
+    }
+  }
+  await preflight(config, false);
+  const runtime = await openRuntime(config, log, { rules, role: 'deadlines' });
+  try {
+    const result = await sweepDeadlines(runtime.db, asOf, (effects) => runtime.queues.addEffects(effects));
+    const swept = await sweepOutbox(runtime.db, (effects) => runtime.queues.addEffects(effects), 0);
+    process.stdout.write(`as of ${asOf.toISOString()}: ${result.breaches} deadline(s) breached, ${result.autoClosed.length} report(s) closed automatically${swept ? `, ${swept} notification batch(es) published` : ''}\n`);
+    return 0;
+  } finally {
+    await runtime.close();
+  }
 }
 
 async function runUser(config: Config, log: Logger, rules: RulesConfig, action: string | undefined, values: Record<string, string | boolean | undefined>): Promise<number> {

@@ -1,7 +1,9 @@
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { loadHolidays } from '../config/holidays.ts';
 import { loadRules } from '../config/load.ts';
+import { WorkingCalendar } from './core/calendar.ts';
 import type { RulesConfig } from '../config/rules.ts';
 import type { Config } from '../config/schema.ts';
 import type { WorkerDeps } from '../workers/deps.ts';
@@ -72,9 +74,12 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
     );
     metrics.links.probe = () => [...adapters.values()].flatMap((a) => (a.links?.() ?? []).map((status) => ({ channel: a.id, status })));
 
+    const calendar = new WorkingCalendar(loadHolidays(config.holidaysFile));
+    if (calendar.provisionalYears.length) log.debug({ years: calendar.provisionalYears }, 'holidays of these years are provisional (no decree yet): LAPOR_HOLIDAYS_FILE replaces them');
     return {
       config,
       rules: options.rules ?? loadRules(config),
+      clocks: { calendar, days: config.deadlines },
       db,
       queues,
       keys: dataKeys,

@@ -1,5 +1,6 @@
 import type { ReportKind, ReportStatus, ReportWeight } from './report.ts';
 import type { NotificationKind } from './notifications.ts';
+import type { ClockName } from './calendar.ts';
 import type { Step } from './roles.ts';
 
 /**
@@ -46,7 +47,14 @@ export interface StepPlan {
   event: { type: string; reason?: string | undefined; data: Record<string, unknown> };
   /** What the reporter is told, if anything; `thread` marks the text that goes with it (an answer, a question). */
   notify?: { kind: NotificationKind; thread?: 'answer' | 'question' };
+  /**
+   * What happens to the regulatory clocks: `meet` ends a clock as done (on time or late, said in the
+   * event), `stop` ends it as moot, `start` (re)starts one from now, `pause` holds every running one.
+   */
+  clocks: { meet?: ClockName[]; stop?: ClockName[]; start?: ClockName[]; pause?: boolean };
 }
+
+const ALL_CLOCKS: ClockName[] = ['verification', 'follow_up', 'auto_close'];
 
 /** Statuses before any agency has the report: where a rejection is still possible. */
 const BEFORE_DISPOSITION: readonly ReportStatus[] = ['belum_terverifikasi', 'terverifikasi', 'bukan_wewenang'];
@@ -80,11 +88,12 @@ export function planStep(state: CaseState, input: StepInput): StepPlan {
   // A rejection waits for no reporter: one in `tertunda` before its disposition may be rejected too.
   const effective = input.step === 'reject' && from === 'tertunda' && state.resumeStatus ? state.resumeStatus : from;
   if (!STEP_FROM[input.step].includes(effective)) throw new IllegalStepError(input.step, from);
-  const plan = (to: ReportStatus, update: CaseUpdate, event: StepPlan['event'], notify?: StepPlan['notify']): StepPlan => ({
+  const plan = (to: ReportStatus, update: CaseUpdate, event: StepPlan['event'], clocks: StepPlan['clocks'], notify?: StepPlan['notify']): StepPlan => ({
     from,
     to,
     update: to === from ? update : { ...update, status: to },
     event,
+    clocks,
     ...(notify ? { notify } : {}),
   });
 
@@ -94,22 +103,24 @@ export function planStep(state: CaseState, input: StepInput): StepPlan {
         'terverifikasi',
         { kind: input.kind, weight: input.weight, ...(input.anonim === undefined ? {} : { anonim: input.anonim }), ...(input.rahasia === undefined ? {} : { rahasia: input.rahasia }) },
         { type: 'verified', reason: input.note, data: { kind: input.kind, weight: input.weight, anonim: input.anonim, rahasia: input.rahasia } },
+        { meet: ['verification'] },
       );
     case 'dispose':
-      return plan('terdisposisi', { agencySlug: input.agency, unitSlug: null }, { type: 'disposed', reason: input.note, data: { agency: input.agency } }, { kind: 'forwarded' });
+      // Each disposition gives the agency its full follow-up period, a returned report's too.
+      return plan('terdisposisi', { agencySlug: input.agency, unitSlug: null }, { type: 'disposed', reason: input.note, data: { agency: input.agency } }, { start: ['follow_up'] }, { kind: 'forwarded' });
     case 'assign':
-      return plan(from, { unitSlug: input.unit }, { type: 'assigned', reason: input.note, data: { agency: state.agencySlug, unit: input.unit } });
+      return plan(from, { unitSlug: input.unit }, { type: 'assigned', reason: input.note, data: { agency: state.agencySlug, unit: input.unit } }, {});
     case 'return':
-      return plan('bukan_wewenang', { agencySlug: null, unitSlug: null }, { type: 'returned', reason: input.reason, data: { agency: state.agencySlug, unit: state.unitSlug } });
+      return plan('bukan_wewenang', { agencySlug: null, unitSlug: null }, { type: 'returned', reason: input.reason, data: { agency: state.agencySlug, unit: state.unitSlug } }, { stop: ['follow_up'] });
     case 'request_info':
-      return plan('tertunda', { resumeStatus: from }, { type: 'info_requested', data: { agency: state.agencySlug } }, { kind: 'needs_info', thread: 'question' });
+      return plan('tertunda', { resumeStatus: from }, { type: 'info_requested', data: { agency: state.agencySlug } }, { pause: true }, { kind: 'needs_info', thread: 'question' });
     case 'answer':
-      return plan('sedang_diproses', {}, { type: 'answered', data: { agency: state.agencySlug, unit: state.unitSlug } }, { kind: 'answered', thread: 'answer' });
+      return plan('sedang_diproses', {}, { type: 'answered', data: { agency: state.agencySlug, unit: state.unitSlug } }, { meet: ['follow_up'], start: ['auto_close'] }, { kind: 'answered', thread: 'answer' });
     case 'close':
-      return plan('selesai', {}, { type: 'closed', reason: input.note, data: { agency: state.agencySlug, by: 'admin', closeReason: input.reason } }, { kind: 'closed' });
+      return plan('selesai', {}, { type: 'closed', reason: input.note, data: { agency: state.agencySlug, by: 'admin', closeReason: input.reason } }, { stop: ALL_CLOCKS }, { kind: 'closed' });
     case 'reject':
-      return plan('tidak_dapat_diproses', { resumeStatus: null }, { type: 'rejected', reason: input.reason, data: {} }, { kind: 'not_processable' });
+      return plan('tidak_dapat_diproses', { resumeStatus: null }, { type: 'rejected', reason: input.reason, data: {} }, { stop: ALL_CLOCKS }, { kind: 'not_processable' });
     case 'archive':
-      return plan('arsip', { resumeStatus: null }, { type: 'archived', reason: input.reason, data: { agency: state.agencySlug } });
+      return plan('arsip', { resumeStatus: null }, { type: 'archived', reason: input.reason, data: { agency: state.agencySlug } }, { stop: ALL_CLOCKS });
   }
 }

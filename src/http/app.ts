@@ -16,7 +16,7 @@ import { agencyRoutes } from './routes/agencies.ts';
 import { authRoutes } from './routes/auth.ts';
 import { reportRoutes } from './routes/reports.ts';
 
-export type HttpDeps = Pick<Runtime, 'config' | 'log' | 'db' | 'queues' | 'codec' | 'keys' | 'producer' | 'metrics' | 'adapters'>;
+export type HttpDeps = Pick<Runtime, 'config' | 'log' | 'db' | 'queues' | 'codec' | 'keys' | 'producer' | 'metrics' | 'adapters' | 'clocks'>;
 
 /**
  * Builds the HTTP API without listening (`app.inject` in tests; src/http/server.ts listens).

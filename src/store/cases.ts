@@ -1,3 +1,4 @@
+import type { Deadline } from '../core/calendar.ts';
 import type { DataKeys } from '../core/crypto.ts';
 import { planStep, type StepInput } from '../core/lifecycle.ts';
 import { colourOf, type Colour, type ReportKind, type ReportStatus, type ReportWeight } from '../core/report.ts';
@@ -5,6 +6,7 @@ import { actorLabel, canReach, mayReadIdentity, mayTake, type Actor } from '../c
 import type { Effect } from '../queue/jobs.ts';
 import { notifyEffect } from '../queue/queues.ts';
 import type { ChannelId } from '../core/inbound.ts';
+import { deadlinesOf, endReportClocks, pauseReportClocks, startReportClock, type ClockContext } from './clocks.ts';
 import { withTransaction, type Db, type Tx } from './db.ts';
 
 /**
@@ -74,7 +76,7 @@ export interface StepResult {
  * commit; if the process dies first, the outbox sweep publishes them.
  */
 export async function takeStep(
-  deps: { db: Db; keys: DataKeys; publish(effects: Effect[]): Promise<void> },
+  deps: { db: Db; keys: DataKeys; clocks: ClockContext; publish(effects: Effect[]): Promise<void> },
   actor: Actor,
   trackingId: string,
   input: StepInput,
@@ -114,10 +116,19 @@ export async function takeStep(
         'agencySlug' in u, u.agencySlug ?? null, 'unitSlug' in u, u.unitSlug ?? null, 'resumeStatus' in u, u.resumeStatus ?? null,
       ],
     );
+    // The clocks: a met one says in the event whether it was met on time (the statistics count that).
+    const at = new Date();
+    const met = await endReportClocks(tx, report.seq, plan.clocks.meet ?? [], at);
+    await endReportClocks(tx, report.seq, plan.clocks.stop ?? [], at);
+    if (plan.clocks.pause) await pauseReportClocks(tx, deps.clocks, report.seq, at);
+    for (const clock of plan.clocks.start ?? []) {
+      await startReportClock(tx, deps.clocks, report.seq, clock, at, u.weight ?? report.weight, updated[0]!.agencySlug);
+    }
+    const onTime = Object.keys(met).length ? { onTime: met } : {};
     const { rows: event } = await tx.query<{ id: string }>(
-      `INSERT INTO report_events (report_seq, actor, type, from_status, to_status, reason, data)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id::text`,
-      [report.seq, actorLabel(actor), plan.event.type, plan.from, plan.to, plan.event.reason ?? null, JSON.stringify(plan.event.data)],
+      `INSERT INTO report_events (report_seq, at, actor, type, from_status, to_status, reason, data)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text`,
+      [report.seq, at, actorLabel(actor), plan.event.type, plan.from, plan.to, plan.event.reason ?? null, JSON.stringify({ ...plan.event.data, ...onTime })],
     );
     const eventId = event[0]!.id;
 
@@ -271,14 +282,15 @@ export interface CaseDetail extends CaseListItem {
   unitName: string | null;
   incomplete: boolean;
   suggestions: unknown;
+  deadlines: Deadline[];
   thread: { direction: 'in' | 'out'; channel: string; kind: string | null; text: string; status: string; at: string }[];
   events: { type: string; actor: string; at: string; from: string | null; to: string | null; reason: string | null; data: unknown }[];
 }
 
 /** Everything an agency needs to act on a report, and nothing of who sent it. */
-export async function caseDetail(db: Db, keys: DataKeys, actor: Actor, trackingId: string): Promise<CaseDetail> {
+export async function caseDetail(db: Db, keys: DataKeys, clocks: ClockContext, actor: Actor, trackingId: string, now = new Date()): Promise<CaseDetail> {
   const r = await reachable(db, actor, trackingId, false);
-  const [messages, events] = await Promise.all([
+  const [messages, events, deadlines] = await Promise.all([
     db.query<{ direction: 'in' | 'out'; channel: string; kind: string | null; sealedText: string; status: string; at: Date }>(
       `SELECT direction, channel, kind, sealed_text AS "sealedText", status, created_at AS at FROM messages WHERE report_seq = $1 ORDER BY id`,
       [r.seq],
@@ -287,6 +299,7 @@ export async function caseDetail(db: Db, keys: DataKeys, actor: Actor, trackingI
       `SELECT type, actor, at, from_status AS "from", to_status AS "to", reason, data FROM report_events WHERE report_seq = $1 ORDER BY id`,
       [r.seq],
     ),
+    deadlinesOf(db, clocks, r.seq, now),
   ]);
   return {
     trackingId: r.trackingId,
@@ -305,6 +318,7 @@ export async function caseDetail(db: Db, keys: DataKeys, actor: Actor, trackingI
     incomplete: r.incomplete,
     text: r.text,
     suggestions: r.verification?.suggestions ?? null,
+    deadlines,
     thread: messages.rows.map((m) => ({
       direction: m.direction,
       channel: m.channel,

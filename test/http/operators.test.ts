@@ -3,6 +3,7 @@ import { STEP_FROM } from '../../src/core/lifecycle.ts';
 import type { ReportStatus } from '../../src/core/report.ts';
 import { STEP_ROLES, type Role, type Step } from '../../src/core/roles.ts';
 import { sweepOutbox } from '../../src/store/cases.ts';
+import { sweepDeadlines } from '../../src/store/clocks.ts';
 import { createTestEnv, eventually, type TestEnv } from '../helpers/env.ts';
 import { account, call, filedReport, notificationKinds, type Account } from '../helpers/operators.ts';
 
@@ -327,5 +328,63 @@ describe('the outbox', () => {
     expect(await sweepOutbox(env.runtime.db, (effects) => env.runtime.queues.addEffects(effects))).toBe(1);
     expect(await sweepOutbox(env.runtime.db, (effects) => env.runtime.queues.addEffects(effects))).toBe(0);
     await eventually(async () => ((await notificationKinds(env, id)).includes('forwarded') ? true : undefined), 10_000, 'the swept notification sent');
+  });
+});
+
+describe('deadlines', () => {
+  const detail = async (id: string) => (await call(env, 'GET', `/api/v1/admin/reports/${id}`, admin)).json();
+  const publish = (effects: Parameters<TestEnv['runtime']['queues']['addEffects']>[0]) => env.runtime.queues.addEffects(effects);
+
+  it('runs the follow-up clock from the disposition by weight, pauses it in tertunda, and records a breach once', async () => {
+    const id = await reportIn('terverifikasi');
+    await step(id, 'dispose', admin, { agency: 'pln' });
+    const { calendar } = env.runtime.clocks;
+    const [followUp] = (await detail(id)).deadlines;
+    const disposedAt = new Date((await detail(id)).events.find((e: { type: string }) => e.type === 'disposed').at);
+    expect(followUp).toMatchObject({ clock: 'follow_up', paused: false, breached: false, remainingWorkingDays: expect.any(Number) });
+    // sedang: 14 working days after the disposition day, due at the end of the day in Jakarta.
+    expect(followUp.dueAt).toBe(`${calendar.addWorkingDays(calendar.jakartaDate(disposedAt), 14)}T23:59:59.999+07:00`);
+    expect(followUp.remainingWorkingDays).toBeGreaterThanOrEqual(13);
+
+    await step(id, 'request-info', plnAdmin, { message: 'Mohon kirim foto meteran.' });
+    expect((await detail(id)).deadlines).toEqual([{ clock: 'follow_up', dueAt: null, paused: true, breached: false, remainingWorkingDays: expect.any(Number) }]);
+
+    const other = await reportIn('terdisposisi');
+    const due = new Date((await detail(other)).deadlines[0].dueAt);
+    const later = new Date(due.getTime() + 1);
+    const [first, second] = [await sweepDeadlines(env.runtime.db, later, publish), await sweepDeadlines(env.runtime.db, later, publish)];
+    expect(first.breaches).toBeGreaterThanOrEqual(1);
+    expect(second.breaches).toBe(0);
+    const view = await detail(other);
+    // Recorded as breached; the working days left are still counted from today (the sweep ran ahead in time).
+    expect(view.deadlines[0]).toMatchObject({ clock: 'follow_up', breached: true });
+    expect(view.events.filter((e: { type: string }) => e.type === 'deadline_breached')).toEqual([
+      expect.objectContaining({ actor: 'system:deadline', at: later.toISOString(), data: expect.objectContaining({ clock: 'follow_up', agency: 'pln' }) }),
+    ]);
+    // The paused report's clock did not run while it waited for its reporter.
+    expect((await detail(id)).events.filter((e: { type: string }) => e.type === 'deadline_breached')).toEqual([]);
+  });
+
+  it('closes an answered report 10 working days on, exactly once with two sweepers racing, and tells the reporter', async () => {
+    const id = await reportIn('sedang_diproses');
+    const autoClose = (await detail(id)).deadlines.find((d: { clock: string }) => d.clock === 'auto_close');
+    const answeredAt = new Date((await detail(id)).events.find((e: { type: string }) => e.type === 'answered').at);
+    const { calendar } = env.runtime.clocks;
+    expect(autoClose.dueAt).toBe(`${calendar.addWorkingDays(calendar.jakartaDate(answeredAt), 10)}T23:59:59.999+07:00`);
+    expect((await detail(id)).deadlines.map((d: { clock: string }) => d.clock)).toEqual(['auto_close']); // the follow-up was met
+
+    const before = new Date(new Date(autoClose.dueAt).getTime() - 1);
+    expect((await sweepDeadlines(env.runtime.db, before, publish)).autoClosed).not.toContain(id);
+    const after = new Date(new Date(autoClose.dueAt).getTime() + 60_000);
+    const results = await Promise.all([1, 2, 3].map(() => sweepDeadlines(env.runtime.db, after, publish)));
+    expect(results.flatMap((r) => r.autoClosed).filter((t) => t === id)).toEqual([id]);
+    const view = await detail(id);
+    expect(view).toMatchObject({ status: 'selesai', colour: 'hijau', deadlines: [] });
+    expect(view.events.filter((e: { type: string }) => e.type === 'closed')).toEqual([
+      expect.objectContaining({ actor: 'system:deadline', from: 'sedang_diproses', to: 'selesai', at: after.toISOString(), data: expect.objectContaining({ by: 'auto' }) }),
+    ]);
+    await eventually(async () => ((await notificationKinds(env, id)).filter((k) => k === 'closed').length === 1 ? true : undefined), 10_000, 'one closed notification');
+    const answered = (await detail(id)).events.find((e: { type: string }) => e.type === 'answered');
+    expect(answered.data.onTime).toEqual({ follow_up: true });
   });
 });

@@ -76,7 +76,7 @@ function requireOperator(req: FastifyRequest, reply: FastifyReply) {
 }
 
 export function adminRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
-  const { db, keys, queues } = deps;
+  const { db, keys, queues, clocks } = deps;
   const publish = (effects: Parameters<typeof queues.addEffects>[0]) => queues.addEffects(effects);
   const actorOf = (req: FastifyRequest): Actor => req.actor!;
 
@@ -116,7 +116,7 @@ export function adminRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
       const actor = actorOf(req);
       try {
         if (actor.role === 'operator') throw new CaseError('forbidden', 'Operators see queues and links, not reports.');
-        return await caseDetail(db, keys, actor, req.params.trackingId);
+        return await caseDetail(db, keys, clocks, actor, req.params.trackingId);
       } catch (err) {
         return sendCaseError(reply, err);
       }
@@ -141,7 +141,7 @@ export function adminRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
           try {
             // An operator reaches no report: the same 404 as for a report that does not exist.
             if (actor.role === 'operator') throw new CaseError('forbidden', 'Operators do not act on reports.');
-            return await takeStep({ db, keys, publish }, actor, req.params.trackingId, toStepInput(route, req.body as Record<string, unknown>));
+            return await takeStep({ db, keys, clocks, publish }, actor, req.params.trackingId, toStepInput(route, req.body as Record<string, unknown>));
           } catch (err) {
             return sendCaseError(reply, err);
           }
