@@ -118,13 +118,21 @@ export async function takeStep(
     );
     // The clocks: a met one says in the event whether it was met on time (the statistics count that).
     const at = new Date();
-    const met = await endReportClocks(tx, report.seq, plan.clocks.meet ?? [], at);
-    await endReportClocks(tx, report.seq, plan.clocks.stop ?? [], at);
+    const met = await endReportClocks(tx, deps.clocks, report.seq, plan.clocks.meet ?? [], at);
+    await endReportClocks(tx, deps.clocks, report.seq, plan.clocks.stop ?? [], at);
     if (plan.clocks.pause) await pauseReportClocks(tx, deps.clocks, report.seq, at);
     for (const clock of plan.clocks.start ?? []) {
       await startReportClock(tx, deps.clocks, report.seq, clock, at, u.weight ?? report.weight, updated[0]!.agencySlug);
     }
-    const onTime = Object.keys(met).length ? { onTime: met } : {};
+    // A met clock says in the event whether it was on time, and after how many working days: the
+    // statistics read these (src/store/stats.ts) instead of recomputing calendars over every report.
+    const metNames = Object.keys(met) as (keyof typeof met)[];
+    const onTime = metNames.length
+      ? {
+          onTime: Object.fromEntries(metNames.map((c) => [c, met[c]!.onTime])),
+          workingDays: Object.fromEntries(metNames.map((c) => [c, met[c]!.workingDays])),
+        }
+      : {};
     const { rows: event } = await tx.query<{ id: string }>(
       `INSERT INTO report_events (report_seq, at, actor, type, from_status, to_status, reason, data)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text`,

@@ -75,16 +75,29 @@ export async function startReportClock(
   await save(tx, seq, state, agencySlug, null);
 }
 
-/** Ends clocks; returns, for each that was running, whether it ended on time (`at` not past its due). */
-export async function endReportClocks(tx: Tx, seq: string, clocks: readonly ClockName[], at: Date): Promise<Partial<Record<ClockName, boolean>>> {
+export interface EndedClock {
+  /** Ended within its period (and never recorded as breached). */
+  onTime: boolean;
+  /** Working days from the day it started to the day it ended (the day it started not counted). */
+  workingDays: number;
+}
+
+/** Ends clocks; returns, for each that was running or paused, how it ended. */
+export async function endReportClocks(tx: Tx, ctx: ClockContext, seq: string, clocks: readonly ClockName[], at: Date): Promise<Partial<Record<ClockName, EndedClock>>> {
   if (!clocks.length) return {};
-  const { rows } = await tx.query<{ clock: ClockName; dueAt: Date | null; breachedAt: Date | null; remainingAtPause: number | null }>(
+  const { rows } = await tx.query<{ clock: ClockName; startedAt: Date; dueAt: Date | null; breachedAt: Date | null; remainingAtPause: number | null }>(
     `DELETE FROM report_clocks WHERE report_seq = $1 AND clock = ANY($2)
-     RETURNING clock, due_at AS "dueAt", breached_at AS "breachedAt", remaining_at_pause AS "remainingAtPause"`,
+     RETURNING clock, started_at AS "startedAt", due_at AS "dueAt", breached_at AS "breachedAt", remaining_at_pause AS "remainingAtPause"`,
     [seq, clocks],
   );
   return Object.fromEntries(
-    rows.map((r) => [r.clock, r.breachedAt === null && (r.dueAt ? at.getTime() <= r.dueAt.getTime() : (r.remainingAtPause ?? 0) >= 0)]),
+    rows.map((r) => [
+      r.clock,
+      {
+        onTime: r.breachedAt === null && (r.dueAt ? at.getTime() <= r.dueAt.getTime() : (r.remainingAtPause ?? 0) >= 0),
+        workingDays: ctx.calendar.workingDaysBetween(ctx.calendar.jakartaDate(r.startedAt), ctx.calendar.jakartaDate(at)),
+      },
+    ]),
   );
 }
 

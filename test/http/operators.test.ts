@@ -385,6 +385,6 @@ describe('deadlines', () => {
     ]);
     await eventually(async () => ((await notificationKinds(env, id)).filter((k) => k === 'closed').length === 1 ? true : undefined), 10_000, 'one closed notification');
     const answered = (await detail(id)).events.find((e: { type: string }) => e.type === 'answered');
-    expect(answered.data.onTime).toEqual({ follow_up: true });
+    expect(answered.data).toMatchObject({ onTime: { follow_up: true }, workingDays: { follow_up: 0 } });
   });
 });
