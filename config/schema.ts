@@ -122,6 +122,29 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       bodyLimitBytes: positiveInt.default(64 * 1024).describe('Largest request body accepted.'),
       trustProxy: envBool.default(false).describe('Trust `X-Forwarded-*` from a reverse proxy.'),
+      headersTimeoutMs: positiveInt
+        .default(5_000)
+        .describe('A request whose headers have not all arrived this long after it started is answered 408 and its connection closed (so is a connection that sends nothing).'),
+      bodyTimeoutMs: positiveInt
+        .default(10_000)
+        .describe('A request body still incomplete this long after its headers is answered 408 and its connection closed.'),
+      requestTimeoutMs: positiveInt
+        .default(15_000)
+        .describe('The whole request, headers and body, must have arrived this long after it started (else 408 and the connection closed), and be answered within as long after its headers (else 503).'),
+      keepAliveTimeoutMs: positiveInt.default(5_000).describe('An idle keep-alive connection is closed after this long (Node.js adds one second of grace).'),
+      maxConnections: positiveInt.default(1_000).describe('Open connections the HTTP server holds at most; more are closed at once.'),
+      maxConnectionsPerIp: z.coerce
+        .number()
+        .int()
+        .nonnegative()
+        .default(100)
+        .describe('Open connections one client address may hold; more are closed at once. The address is the TCP peer: behind a reverse proxy, the proxy (set 0 for no limit).'),
+    })
+    .superRefine((http, ctx) => {
+      // Node refuses a headers deadline past the whole request's (it could never fire).
+      if (http.headersTimeoutMs > http.requestTimeoutMs) {
+        ctx.addIssue({ code: 'custom', path: ['headersTimeoutMs'], message: 'must not be longer than LAPOR_HTTP_REQUEST_TIMEOUT_MS' });
+      }
     })
     .prefault({}),
   smpp: SmsSettingsSchema.prefault({}),

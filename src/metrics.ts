@@ -38,6 +38,12 @@ export function createMetrics(queues: Queues) {
     buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const httpRefused = new Counter({
+    name: 'lapor_http_refused_total',
+    help: 'Connections and requests the HTTP server cut off before a route answered: timeout (headers or whole request late), body_timeout, headers_too_large, malformed, connections_per_address, connections_total.',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
   new Gauge({
     name: 'lapor_queue_jobs',
     help: 'Jobs per queue and state (waiting, active, delayed, failed = dead letters).',
@@ -54,7 +60,7 @@ export function createMetrics(queues: Queues) {
     },
   });
 
-  return { registry, inboundAccepted, inboundRejected, httpDuration, links };
+  return { registry, inboundAccepted, inboundRejected, httpDuration, httpRefused, links };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

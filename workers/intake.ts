@@ -2,6 +2,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import { normalizeAddress, InboundMessageSchema, type InboundMessage } from '../src/core/inbound.ts';
 import { parseCitizenMessage, type CitizenCommand, type TrackingRef } from '../src/core/keywords.ts';
 import type { NotificationKind } from '../src/core/notifications.ts';
+import { isBlank } from '../src/core/text.ts';
 import { STATUS_LABELS, assertTransition } from '../src/core/report.ts';
 import { InboundJobSchema, type Effect } from '../src/queue/jobs.ts';
 import { notifyEffect, verifyEffect } from '../src/queue/queues.ts';
@@ -40,9 +41,17 @@ export function createIntakeProcessor(deps: WorkerDeps) {
     }
 
     const command = commandFor(deps, message);
-    const plan =
-      (command.type === 'new_report' ? await fileReport(deps, sequence, message, command) : await handleInTransaction(deps, message, command)) ??
-      (await replayed(deps, message));
+    let plan: Plan;
+    try {
+      plan =
+        (command.type === 'new_report' ? await fileReport(deps, sequence, message, command) : await handleInTransaction(deps, message, command)) ??
+        (await replayed(deps, message));
+    } catch (err) {
+      // PostgreSQL refusing the data itself will refuse it on every retry: a dead letter at once,
+      // named as such, rather than ten tries over a quarter of an hour.
+      if (isDataRefusal(err)) throw new UnrecoverableError(`the store refused the message (SQLSTATE ${err.code}): ${err.message}`);
+      throw err;
+    }
 
     await queues.addEffects(plan.effects);
     log.debug({ channel: message.channel, dedupKey: message.dedupKey, outcome: plan.outcome }, 'inbound handled');
@@ -73,13 +82,23 @@ async function replayed(deps: WorkerDeps, message: InboundMessage): Promise<Plan
   return { outcome: `replay:${receipt?.outcome ?? 'unknown'}`, effects: (receipt?.effects ?? []) as Effect[] };
 }
 
+/**
+ * SQLSTATE classes no retry can change: 22 data exception (0x00 in text, a bad escape in jsonb,
+ * a value too long) and 23 integrity violations other than the unique one a replay meets on purpose.
+ */
+function isDataRefusal(err: unknown): err is Error & { code: string } {
+  if (!(err instanceof Error) || !('code' in err) || typeof err.code !== 'string' || !/^2[23][0-9A-Z]{3}$/.test(err.code)) return false;
+  return err.code !== '23505';
+}
+
 function commandFor(deps: WorkerDeps, message: InboundMessage): CitizenCommand {
   if (message.form) {
     const privacy = message.form.rahasia ? 'rahasia' : message.form.anonim ? 'anonim' : 'public';
     return { type: 'new_report', text: message.text, privacy };
   }
   if (deps.adapters.get(message.channel)?.capabilities.keywords === false) {
-    return { type: 'new_report', text: message.text, privacy: 'public' };
+    // Nothing to read is not a report, on any channel: the citizen is told how to write one.
+    return isBlank(message.text) ? { type: 'empty' } : { type: 'new_report', text: message.text, privacy: 'public' };
   }
   return parseCitizenMessage(message.text);
 }

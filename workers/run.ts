@@ -1,4 +1,4 @@
-import { Worker, type Processor } from 'bullmq';
+import { UnrecoverableError, Worker, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { workerOptions } from '../src/queue/queues.ts';
 import { INBOUND_QUEUE, VERIFY_QUEUE, notifyQueueName } from '../src/queue/names.ts';
@@ -31,7 +31,8 @@ export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[
     const worker = new Worker(queue, processor, workerOptions(config, connection, concurrency));
     worker.on('error', (err) => log.error({ err, queue }, 'worker error'));
     worker.on('failed', (job, err) => {
-      const final = job && job.attemptsMade >= (job.opts.attempts ?? 1);
+      // An UnrecoverableError skips the remaining attempts: that, too, is a dead letter.
+      const final = job !== undefined && (err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1));
       log[final ? 'error' : 'warn']({ err, queue, jobId: job?.id, attempt: job?.attemptsMade }, final ? 'job failed for good: dead letter' : 'job failed, will retry');
     });
     bind?.(worker);

@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ChannelAdapter, DeliverySink, Ignored, IntakeSink, LinkStatus, OutboundMessage } from '../../src/core/channel.ts';
-import { SendError } from '../../src/core/errors.ts';
+import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
 import type { InboundMessage } from '../../src/core/inbound.ts';
 import { parseCitizenMessage } from '../../src/core/keywords.ts';
+import { sanitizeText } from '../../src/core/text.ts';
 import { SmppClient } from './client.ts';
 import { smscAccounts, type SmsSettings } from './config.ts';
 import { classifyDeliver, joinParts, msisdnOf, previousDedupKey, toInboundMessage, type Classified } from './inbound.ts';
@@ -82,6 +83,13 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
     const client = new SmppClient(account, settings, log);
     client.on('deliver', (pdu, respond) => {
       handleDeliver(account.id, pdu).then(respond, (err: unknown) => {
+        if (err instanceof InboundRefusedError) {
+          // It would be refused again: a permanent error, so the SMSC stops redelivering it.
+          counters.malformed('refused');
+          log.warn({ smsc: account.id, problems: err.problems }, 'deliver_sm refused: the message cannot be stored');
+          respond(STATUS.ESME_RX_P_APPN);
+          return;
+        }
         log.warn({ err: { message: (err as Error).message }, smsc: account.id }, 'deliver_sm not stored; asking the SMSC to retry');
         respond(STATUS.ESME_RX_T_APPN);
       });
@@ -107,38 +115,50 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
         if (result === 'unknown') log.info({ smsc: account }, 'receipt for a message we do not know');
         return STATUS.ESME_ROK;
       }
-      case 'message': {
-        if (classified.problems.length) log.info({ smsc: account, problems: classified.problems }, 'sms decoded with problems');
-        const windowMs = windowFor(classified.text);
-        return accept(toInboundMessage({ account, source: pdu.source, destination: pdu.destination, text: classified.text, receivedAt: new Date(), dedupWindowMs: windowMs }), windowMs);
-      }
-      case 'part': {
-        const result = await reassembler.add({
-          groupKey: classified.groupKey,
-          seq: classified.concat.seq,
-          total: classified.concat.total,
-          data: classified.data,
-          receivedAt: new Date().toISOString(),
-        });
-        if (result.status !== 'complete') return STATUS.ESME_ROK;
-        const joined = joinParts(result.parts, classified.concat.total);
-        if (joined.problems.length) log.info({ smsc: account, problems: joined.problems }, 'sms decoded with problems');
-        const windowMs = windowFor(joined.text);
-        const message = toInboundMessage({
-          account,
-          source: pdu.source,
-          destination: pdu.destination,
-          text: joined.text,
-          concatRef: `${classified.concat.refBits}:${classified.concat.ref}:${classified.concat.total}`,
-          receivedAt: new Date(result.parts[0]?.receivedAt ?? Date.now()),
-          dedupWindowMs: windowMs,
-        });
-        const status = await accept(message, windowMs);
-        // Released only once the whole message is stored: a crash before this re-completes it.
-        await reassembler.release(classified.groupKey);
-        return status;
-      }
+      case 'message':
+      case 'part':
+        // Refused before any part is acknowledged: a message with no sender could never be stored
+        // (nor answered), and a long one would be refused only once its parts had been acknowledged.
+        if (!sanitizeText(msisdnOf(pdu.source)).trim()) {
+          counters.malformed('source_addr');
+          log.warn({ smsc: account }, 'deliver_sm refused: no source address');
+          return STATUS.ESME_RINVSRCADR;
+        }
+        return classified.kind === 'message' ? acceptMessage(account, pdu, classified) : acceptPart(account, pdu, classified);
     }
+  }
+
+  async function acceptMessage(account: string, pdu: DeliverSm, classified: Extract<Classified, { kind: 'message' }>): Promise<number> {
+    if (classified.problems.length) log.info({ smsc: account, problems: classified.problems }, 'sms decoded with problems');
+    const windowMs = windowFor(classified.text);
+    return accept(toInboundMessage({ account, source: pdu.source, destination: pdu.destination, text: classified.text, receivedAt: new Date(), dedupWindowMs: windowMs }), windowMs);
+  }
+
+  async function acceptPart(account: string, pdu: DeliverSm, classified: Extract<Classified, { kind: 'part' }>): Promise<number> {
+    const result = await reassembler.add({
+      groupKey: classified.groupKey,
+      seq: classified.concat.seq,
+      total: classified.concat.total,
+      data: classified.data,
+      receivedAt: new Date().toISOString(),
+    });
+    if (result.status !== 'complete') return STATUS.ESME_ROK;
+    const joined = joinParts(result.parts, classified.concat.total);
+    if (joined.problems.length) log.info({ smsc: account, problems: joined.problems }, 'sms decoded with problems');
+    const windowMs = windowFor(joined.text);
+    const message = toInboundMessage({
+      account,
+      source: pdu.source,
+      destination: pdu.destination,
+      text: joined.text,
+      concatRef: `${classified.concat.refBits}:${classified.concat.ref}:${classified.concat.total}`,
+      receivedAt: new Date(result.parts[0]?.receivedAt ?? Date.now()),
+      dedupWindowMs: windowMs,
+    });
+    const status = await accept(message, windowMs);
+    // Released only once the whole message is stored: a crash before this re-completes it.
+    await reassembler.release(classified.groupKey);
+    return status;
   }
 
   /** The abuse shield, then the queue. Refused messages are acknowledged: a retry would not help. */
@@ -175,7 +195,14 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
         dedupWindowMs,
       });
       // Parts that never joined up are a report, incomplete: the long window.
-      await accept(message, dedupWindowMs);
+      try {
+        await accept(message, dedupWindowMs);
+      } catch (err) {
+        // Kept, it would be refused again at every sweep; the parts were acknowledged long ago.
+        if (!(err instanceof InboundRefusedError)) throw err;
+        counters.malformed('refused');
+        log.warn({ smsc: account, problems: err.problems }, 'long sms refused: the message cannot be stored');
+      }
       await reassembler.release(group.groupKey);
       log.info({ smsc: account, parts: group.parts.length, total: group.total, incomplete: joined.incomplete }, 'long sms filed after its timeout');
     }

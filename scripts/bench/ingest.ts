@@ -708,9 +708,12 @@ async function main(): Promise<number> {
       LAPOR_QUEUE_PREFIX: '{bench}',
       LAPOR_REDIS_FSYNC: 'always',
     };
+    // The bench is one address standing for many citizens: the per-address connection cap would
+    // refuse its sockets (up to --paced-max-in-flight of them), so it is lifted unless asked for.
+    const benchDefaults = { LAPOR_HTTP_MAX_CONNECTIONS_PER_IP: '0', LAPOR_HTTP_MAX_CONNECTIONS: '100000' };
     const passed = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('LAPOR_') && !(k in ownVars) && v !== undefined)) as Record<string, string>;
     if (Object.keys(passed).length) say(`passing to the gateway: ${Object.entries(passed).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-    const config = loadConfig({ ...passed, ...ownVars });
+    const config = loadConfig({ ...benchDefaults, ...passed, ...ownVars });
     const runtime = await openRuntime(config, log);
     teardown.defer('runtime', () => runtime.close());
     const workers = await startWorkers(runtime, options.stages, runtime.connectWorker);

@@ -1,4 +1,4 @@
-import type { ChannelId, InboundMessage } from './inbound.ts';
+import type { ChannelId, InboundMessage, InboundMessageInput } from './inbound.ts';
 
 /** What a channel can carry, so templates and splitting fit it. */
 export interface ChannelLimits {
@@ -62,9 +62,13 @@ export interface LinkStatus {
   ok: boolean;
 }
 
-/** Where an adapter puts what it received. `enqueue` resolves once the message is durably stored. */
+/**
+ * Where an adapter puts what it received. `enqueue` normalizes the message (InboundMessageSchema)
+ * and resolves once it is durably stored; it rejects with an `InboundRefusedError` when the message
+ * can never be stored, and with any other error when storing failed for now.
+ */
 export interface IntakeSink {
-  enqueue(message: InboundMessage, options: { windowMs: number; equivalentKeys?: string[] }): Promise<{ status: 'queued' | 'duplicate' }>;
+  enqueue(message: InboundMessageInput, options: { windowMs: number; equivalentKeys?: string[] }): Promise<{ status: 'queued' | 'duplicate' }>;
 }
 
 /** Where an adapter reports the fate of a message it sent (SMS delivery receipts, read receipts). */

@@ -31,3 +31,16 @@ export class SendError extends Error {
     this.retryAfterMs = options.retryAfterMs;
   }
 }
+
+/**
+ * The inbound boundary (InboundMessageSchema, parsed before the job is added) refused a message:
+ * the same message would be refused again, so an adapter answers its provider with a permanent
+ * error rather than "try again". `problems` name fields and rules, never the values (personal data).
+ */
+export class InboundRefusedError extends Error {
+  readonly code = 'LAPOR_INBOUND_REFUSED';
+  constructor(readonly problems: readonly { path: string; message: string }[]) {
+    super(`inbound message refused: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+    this.name = 'InboundRefusedError';
+  }
+}

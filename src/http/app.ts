@@ -9,7 +9,9 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Runtime } from '../runtime.ts';
+import { InboundRefusedError } from '../core/errors.ts';
 import { EnqueueUnavailableError } from '../queue/queues.ts';
+import { createHttpLimits } from './limits.ts';
 import { healthRoutes } from './routes/health.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { agencyRoutes } from './routes/agencies.ts';
@@ -23,6 +25,8 @@ export type HttpDeps = Pick<Runtime, 'config' | 'log' | 'db' | 'queues' | 'codec
  */
 export async function buildApp(deps: HttpDeps) {
   const { config } = deps;
+  // Deadlines and connection caps (src/http/limits.ts): no client holds a connection for long.
+  const limits = createHttpLimits(config.http, (reason) => deps.metrics.httpRefused.inc({ reason }));
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'http' }),
     bodyLimit: config.http.bodyLimitBytes,
@@ -30,7 +34,13 @@ export async function buildApp(deps: HttpDeps) {
     // No per-request log lines: metrics count requests, and errors are logged where they happen.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
+    ...limits.fastifyOptions,
   }).withTypeProvider<ZodTypeProvider>();
+  limits.guard(app.server);
+  app.addHook('onRequest', (req, reply, done) => {
+    limits.bodyDeadline(req.raw, reply.raw);
+    done();
+  });
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -66,13 +76,35 @@ export async function buildApp(deps: HttpDeps) {
     const rejected = (reason: string) => {
       if (req.method === 'POST' && req.routeOptions.url === '/api/v1/reports') deps.metrics.inboundRejected.inc({ channel: 'web', reason });
     };
+    // The connection was cut off before the body was in (a body deadline, a client gone): the body
+    // reader's error lands here, and nobody is left to answer.
+    if (req.raw.socket?.destroyed && !req.raw.complete) return reply.status(408).send({ error: 'request_timeout', message: 'The request did not arrive in time.' });
     if (hasZodFastifySchemaValidationErrors(err)) {
       rejected('invalid');
+      const hint = err.validation.map((v) => hintOf(v.params)).find((h) => h !== undefined);
       return reply.status(400).send({
         error: 'bad_request',
         message: 'The request does not match the API.',
+        ...(hint ? { hint } : {}),
         details: err.validation.map((v) => ({ path: v.instancePath || '/', message: v.message })),
       });
+    }
+    if (err.code === 'FST_ERR_HANDLER_TIMEOUT') {
+      // LAPOR_HTTP_REQUEST_TIMEOUT_MS passed before an answer. A body still arriving is the client's
+      // slowness (408, and the connection goes); otherwise ours, and a retry may well succeed.
+      if (!req.raw.complete) {
+        rejected('timeout');
+        return reply.status(408).header('connection', 'close').send({ error: 'request_timeout', message: 'The request did not arrive in time.' });
+      }
+      req.log.warn({ route: req.routeOptions.url }, 'request not answered within its deadline');
+      return reply.status(503).header('retry-after', '5').send({ error: 'unavailable', message: 'Try again in a few seconds.' });
+    }
+    if (err instanceof InboundRefusedError) {
+      // The route's own schema is at least as strict as the inbound boundary, so this is a bug; the
+      // client still gets an answer it can act on, and nothing was stored.
+      rejected('invalid');
+      req.log.warn({ problems: err.problems }, 'inbound message refused after the route accepted it');
+      return reply.status(400).send({ error: 'bad_request', message: 'The request does not match the API.', details: [...err.problems] });
     }
     if (err instanceof EnqueueUnavailableError) {
       rejected('unavailable');
@@ -104,6 +136,14 @@ export async function buildApp(deps: HttpDeps) {
   await app.register(authRoutes(deps), { prefix: '/api/v1' });
   await app.register(adminRoutes(deps), { prefix: '/api/v1/admin' });
   return app;
+}
+
+/** A hint a schema attached to its issue (`params: { hint }`, e.g. the phone number's). */
+function hintOf(params: unknown): string | undefined {
+  if (typeof params !== 'object' || params === null || !('params' in params)) return undefined;
+  const inner = params.params;
+  if (typeof inner !== 'object' || inner === null || !('hint' in inner)) return undefined;
+  return typeof inner.hint === 'string' ? inner.hint : undefined;
 }
 
 function errorCodeOf(err: { code?: string }, status: number): string {

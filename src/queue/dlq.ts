@@ -29,6 +29,12 @@ export async function listDeadLetters(queues: Queues, queueName?: string, limit 
   return letters;
 }
 
+/** Dead letters per queue, only the queues that have any. */
+export async function countDeadLetters(queues: Queues): Promise<Record<string, number>> {
+  const counts = await Promise.all(queues.all().map(async (queue) => [queue.name, await queue.getFailedCount()] as const));
+  return Object.fromEntries(counts.filter(([, n]) => n > 0));
+}
+
 /** Moves dead letters back to waiting, with a fresh set of attempts. Returns how many moved. */
 export async function replayDeadLetters(queues: Queues, queueName: string, ids: readonly string[] | 'all'): Promise<number> {
   const queue = requireQueue(queues, queueName);

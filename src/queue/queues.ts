@@ -4,7 +4,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.ts';
 import type { IntakeSink } from '../core/channel.ts';
 import type { DataKeys } from '../core/crypto.ts';
-import { CHANNEL_IDS, type ChannelId, type InboundMessage } from '../core/inbound.ts';
+import { InboundRefusedError } from '../core/errors.ts';
+import { CHANNEL_IDS, InboundMessageSchema, type ChannelId, type InboundMessageInput } from '../core/inbound.ts';
 import { EffectSchema, type Effect, type InboundJob, type NotifyJobInput, type VerifyJob } from './jobs.ts';
 import { INBOUND_QUEUE, VERIFY_QUEUE, notifyQueueName } from './names.ts';
 
@@ -85,12 +86,21 @@ export class Queues {
    * Stores one inbound message durably, once. Returns only after Redis has the job (and, with
    * `appendfsync always`, has it on disk), so the adapter may then acknowledge its upstream.
    *
+   * The message is parsed with InboundMessageSchema first, the one normalization every channel goes
+   * through: what is stored is what the intake worker and PostgreSQL accept, and what cannot be made
+   * acceptable is refused here (`InboundRefusedError`), before anything is acknowledged.
+   *
    * The job id is the dedup key, which catches a redelivery while the job is kept; the dedup key in
    * Redis covers the provider's whole redelivery window; the PostgreSQL receipt behind both covers
    * anything older. The key is set after the add, so a crash between the two can only cause an
    * extra (harmless) check, never a lost message.
    */
-  async enqueueInbound(message: InboundMessage, windowMs: number, equivalentKeys: readonly string[] = []): Promise<EnqueueResult> {
+  async enqueueInbound(input: InboundMessageInput, windowMs: number, equivalentKeys: readonly string[] = []): Promise<EnqueueResult> {
+    const parsed = InboundMessageSchema.safeParse(input);
+    if (!parsed.success) {
+      throw new InboundRefusedError(parsed.error.issues.map((i) => ({ path: `/${i.path.join('/')}`, message: i.message })));
+    }
+    const message = parsed.data;
     try {
       // `equivalentKeys`: other keys the same message may have had (SMS: the previous dedup window's).
       const keys = [message.dedupKey, ...equivalentKeys].map((k) => this.dedupKey(k));

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { countDeadLetters } from '../../queue/dlq.ts';
 import { INBOUND_QUEUE } from '../../queue/names.ts';
 import type { HttpDeps } from '../app.ts';
 
@@ -25,8 +26,22 @@ export function healthRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         ),
       ]);
       const ready = checks.every((c) => c.ok);
-      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
+      return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks, deadLetters: await deadLetters() });
     });
+
+    /**
+     * Dead letters do not make the process unready (it still takes and files reports), but each is a
+     * message that failed for good and needs an operator, so readiness says so instead of keeping quiet.
+     */
+    async function deadLetters(): Promise<{ total: number; queues: Record<string, number>; hint?: string } | { error: string }> {
+      try {
+        const queues = await withTimeout(countDeadLetters(deps.queues), 2_000);
+        const total = Object.values(queues).reduce((a, b) => a + b, 0);
+        return { total, queues, ...(total ? { hint: 'Messages that failed for good: see `lapor dlq list`, fix the cause, then `lapor dlq replay`.' } : {}) };
+      } catch (err) {
+        return { error: (err as Error).message };
+      }
+    }
 
     app.get('/metrics', { schema: { hide: true } }, async (_req, reply) => {
       const body = await deps.metrics.registry.metrics();

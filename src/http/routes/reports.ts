@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ReporterSchema } from '../../core/inbound.ts';
+import { EMPTY_TEXT_MESSAGE, ReporterSchema, textField } from '../../core/inbound.ts';
 import { STATUS_LABELS, STATUSES, colourOf } from '../../core/report.ts';
 import { parseTrackingId } from '../../core/tracking-id.ts';
 import { createWebAdapter, type WebReportInput } from '../../../adapters/web/index.ts';
@@ -10,8 +10,18 @@ import * as store from '../../store/reports.ts';
 import { httpError, type HttpDeps } from '../app.ts';
 import { PublicViewSchema, publicView } from './public-view.ts';
 
+/** Longest report text the API takes, in characters (code points). */
+export const MAX_REPORT_TEXT_CHARS = 10_000;
+
 const CreateReportBody = z.strictObject({
-  text: z.string().trim().min(1, 'write what happened, where and when').max(10_000),
+  text: textField({
+    max: MAX_REPORT_TEXT_CHARS,
+    trim: true,
+    emptyMessage: EMPTY_TEXT_MESSAGE,
+    description:
+      'What happened, where and when. Control characters (but tabs and line breaks), lone surrogates and non-characters are removed, ' +
+      'white space around it is trimmed; what is left must show something and is counted in characters.',
+  }),
   reporter: ReporterSchema.optional(),
   anonim: z.boolean().default(false),
   rahasia: z.boolean().default(false),
@@ -53,10 +63,14 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
       {
         schema: {
           summary: 'File a report',
-          description: 'Returns the tracking ID at once. Send an Idempotency-Key to retry safely.',
+          description:
+            'Returns the tracking ID at once. Send an Idempotency-Key to retry safely. ' +
+            `Limits: a body of at most ${config.http.bodyLimitBytes} bytes (else 413); text and names are counted in characters (Unicode code points). ` +
+            `The headers must arrive within ${config.http.headersTimeoutMs} ms, the body within ${config.http.bodyTimeoutMs} ms after them and the whole request within ` +
+            `${config.http.requestTimeoutMs} ms, else 408 and the connection is closed; one address may hold ${config.http.maxConnectionsPerIp || 'any number of'} connections at once.`,
           headers: z.object({ 'idempotency-key': IdempotencyKey.optional() }),
           body: CreateReportBody,
-          response: { 201: CreatedReport, 400: ErrorBody, 413: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+          response: { 201: CreatedReport, 400: ErrorBody, 408: ErrorBody, 413: ErrorBody, 422: ErrorBody, 503: ErrorBody },
         },
       },
       async (req, reply) => {

@@ -58,8 +58,9 @@ async function oneReportFrom(number: string) {
 }
 
 const repliesTo = (number: string) => sim.replies().filter((r) => r.to === number);
+/** A whole reply: a multipart one matches on its first part long before its last has arrived. */
 async function replyTo(number: string, matching: RegExp) {
-  return eventually(async () => repliesTo(number).find((r) => matching.test(r.text)), 10_000, `reply to ${number} matching ${matching}`);
+  return eventually(async () => repliesTo(number).find((r) => r.complete && matching.test(r.text)), 10_000, `reply to ${number} matching ${matching}`);
 }
 
 describe('a citizen texts 1708', () => {
