@@ -220,6 +220,8 @@ describe('reach and refusals', () => {
       ['verify', { kind: 'pengaduan', weight: 'ringan', extra: 1 }, 'bad_request'],
       ['answer', { text: 'x'.repeat(10_001) }, 'bad_request'],
       ['reject', { reason: 42 }, 'bad_request'],
+      ['reject', { reason: '\u200b\u200b \u0000' }, 'bad_request'],
+      ['answer', { text: '😀'.repeat(10_001) }, 'bad_request'],
     ];
     for (const [route, body, error] of cases) {
       const res = await step(id, route, admin, body);
@@ -230,6 +232,14 @@ describe('reach and refusals', () => {
     expect((await call(env, 'GET', '/api/v1/admin/reports?limit=5000', admin)).statusCode).toBe(400);
     const other = await reportIn('terdisposisi');
     expect((await step(other, 'dispose', plnAdmin, { unit: 'polda-jabar' })).json().error).toBe('unknown_unit');
+  });
+
+  it('stores an operator’s words sanitized, so PostgreSQL never refuses them', async () => {
+    const id = await reportIn('terdisposisi');
+    const res = await step(id, 'answer', plnLiaison, { text: 'Sudah\u0000 diperbaiki\u0085pada hari Senin.\u{FFFF}' });
+    expect(res.statusCode, res.body).toBe(200);
+    const answer = (await call(env, 'GET', `/api/v1/admin/reports/${id}`, admin)).json().thread.find((m: { kind: string }) => m.kind === 'answer');
+    expect(answer.text).toBe('Sudah diperbaiki\npada hari Senin.');
   });
 
   it('pages through the list with a cursor, newest first, with the filters', async () => {

@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AGENCY_KINDS, SlugSchema } from '../../../config/agencies.ts';
-import { CHANNEL_IDS } from '../../core/inbound.ts';
+import { CHANNEL_IDS, textField } from '../../core/inbound.ts';
 import type { StepInput } from '../../core/lifecycle.ts';
 import { KINDS, STATUSES, WEIGHTS } from '../../core/report.ts';
 import { mayOperate, type Actor } from '../../core/roles.ts';
@@ -19,8 +19,10 @@ import { requireActor } from '../auth.ts';
  */
 
 const TrackingIdParam = z.object({ trackingId: z.string().regex(/^[1-9][0-9]{5,9}$/, 'a tracking ID of 10 digits') });
-const Note = z.string().trim().min(1).max(2_000).optional();
-const Reason = z.string().trim().min(3).max(2_000);
+// Operators' words reach the reporter and PostgreSQL: sanitized and counted in characters like a citizen's.
+const EMPTY = 'write something the reporter can read';
+const Note = textField({ max: 2_000, trim: true, emptyMessage: EMPTY }).optional();
+const Reason = textField({ max: 2_000, trim: true, emptyMessage: EMPTY });
 
 const ErrorBody = z.object({ error: z.string(), message: z.string(), status: z.enum(STATUSES).optional() });
 const StepResult = z.object({
@@ -37,8 +39,8 @@ const STEPS = {
   // The super admin forwards to an agency; the agency admin hands it to one of its units.
   dispose: z.union([z.strictObject({ agency: SlugSchema, note: Note }), z.strictObject({ unit: SlugSchema, note: Note })]),
   return: z.strictObject({ reason: Reason }),
-  'request-info': z.strictObject({ message: z.string().trim().min(3).max(1_000) }),
-  answer: z.strictObject({ text: z.string().trim().min(3).max(10_000) }),
+  'request-info': z.strictObject({ message: textField({ max: 1_000, trim: true, emptyMessage: EMPTY }) }),
+  answer: z.strictObject({ text: textField({ max: 10_000, trim: true, emptyMessage: EMPTY }) }),
   close: z.strictObject({ reason: z.enum(['puas', 'debat_kusir', 'selesai']), note: Note }),
   reject: z.strictObject({ reason: Reason }),
   archive: z.strictObject({ reason: Reason }),
@@ -152,7 +154,7 @@ export function adminRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
     // ---- agencies and units, managed by super admins ----
     app.put(
       '/agencies/:slug',
-      { schema: { summary: 'Create or rename an agency', params: z.object({ slug: SlugSchema }), body: z.strictObject({ name: z.string().trim().min(2).max(200), kind: z.enum(AGENCY_KINDS) }) } },
+      { schema: { summary: 'Create or rename an agency', params: z.object({ slug: SlugSchema }), body: z.strictObject({ name: textField({ max: 200, trim: true, emptyMessage: 'a name' }), kind: z.enum(AGENCY_KINDS) }) } },
       async (req, reply) => {
         if (actorOf(req).role !== 'super_admin') return reply.status(403).send({ error: 'forbidden', message: 'Only super admins manage agencies.' });
         const outcome = await upsertAgency(db, { slug: req.params.slug, ...req.body });
@@ -166,7 +168,7 @@ export function adminRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         schema: {
           summary: 'Create or rename a unit of an agency',
           params: z.object({ agency: SlugSchema, slug: SlugSchema }),
-          body: z.strictObject({ name: z.string().trim().min(2).max(200) }),
+          body: z.strictObject({ name: textField({ max: 200, trim: true, emptyMessage: 'a name' }) }),
         },
       },
       async (req, reply) => {
