@@ -43,6 +43,10 @@ export const TEMPLATES = {
     id: 'LAPOR! Terima kasih, penilaian Anda untuk laporan {trackingId} telah dicatat.',
     en: 'LAPOR! Thank you, your rating of report {trackingId} was recorded.',
   },
+  nothing_to_rate: {
+    id: 'LAPOR! Laporan {trackingId} belum ditanggapi, jadi belum dapat dinilai. Anda akan dikabari saat ada tanggapan.',
+    en: 'LAPOR! Report {trackingId} has not been answered yet, so it cannot be rated. You will be told when it is answered.',
+  },
   unknown_id: {
     id: 'LAPOR! Nomor laporan {trackingId} tidak ditemukan, atau bukan laporan dari nomor ini. Periksa kembali nomornya.',
     en: 'LAPOR! Report number {trackingId} was not found, or was not sent from this number. Please check the number.',

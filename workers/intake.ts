@@ -3,9 +3,10 @@ import { normalizeAddress, InboundMessageSchema, type InboundMessage } from '../
 import { parseCitizenMessage, type CitizenCommand, type TrackingRef } from '../src/core/keywords.ts';
 import type { NotificationKind } from '../src/core/notifications.ts';
 import { isBlank } from '../src/core/text.ts';
-import { STATUS_LABELS, assertTransition } from '../src/core/report.ts';
+import { STATUS_LABELS, assertTransition, type ReportStatus } from '../src/core/report.ts';
 import { InboundJobSchema, type Effect } from '../src/queue/jobs.ts';
 import { notifyEffect, verifyEffect } from '../src/queue/queues.ts';
+import { endReportClocks, resumeReportClocks, startReportClock } from '../src/store/clocks.ts';
 import { withTransaction, type Tx } from '../src/store/db.ts';
 import * as store from '../src/store/reports.ts';
 import type { WorkerDeps } from './deps.ts';
@@ -142,13 +143,26 @@ async function handle(deps: WorkerDeps, tx: Tx, message: InboundMessage, command
       if (command.type === 'follow_up') {
         await store.insertInboundMessage(tx, report.seq, message, deps.keys.seal('thread', command.text));
         await store.appendEvent(tx, report.seq, { actor: 'citizen', type: 'follow_up', reason: 'reporter added information' });
+        await reporterAnswered(deps, tx, report);
         return { outcome: 'follow_up', reportSeq: report.seq, effects: [reply('follow_up_added', { trackingId: id }, id)] };
+      }
+      // Rating is for an answered report: before an answer the reporter is told there is nothing to rate.
+      if (report.status !== 'sedang_diproses' && report.status !== 'selesai') {
+        return { outcome: 'nothing_to_rate', reportSeq: report.seq, effects: [reply('nothing_to_rate', { trackingId: id }, id)] };
       }
       const satisfied = command.type === 'satisfied';
       await store.appendEvent(tx, report.seq, { actor: 'citizen', type: satisfied ? 'rated_satisfied' : 'rated_dissatisfied' });
+      if (satisfied && report.status === 'sedang_diproses') {
+        // PUAS closes the answered report: the reporter's own closing, counted as such.
+        await closeByReporter(deps, tx, report);
+      }
       if (!satisfied) {
         await store.insertInboundMessage(tx, report.seq, message, deps.keys.seal('thread', command.text));
-        if (report.status === 'selesai') {
+        if (report.status === 'sedang_diproses') {
+          // Not satisfied with the answer: no automatic closing until the agency answers again.
+          await endReportClocks(tx, deps.clocks, report.seq, ['auto_close'], new Date());
+        } else if ((await lastCloseReason(tx, report.seq)) !== 'debat_kusir') {
+          // A report an admin closed as an endless dispute stays closed; any other is reopened.
           assertTransition('selesai', 'sedang_diproses');
           await store.updateReport(tx, report.seq, { status: 'sedang_diproses' });
           await store.appendEvent(tx, report.seq, {
@@ -234,6 +248,67 @@ async function fileReport(
     incomplete: message.incomplete ?? false,
     sealedText: keys.seal('thread', message.text),
     event: { data: { channel: message.channel, privacy: command.privacy } },
+    verificationClock: verificationClock(deps, message.receivedAt),
   });
   return claimed ? { outcome: 'new_report', reportSeq: seq, effects } : undefined;
+}
+
+/**
+ * The verification clock of a new report. A calendar that cannot answer (a year with no holiday
+ * data) must not lose the report: it is filed without the clock, and the error says what to add.
+ */
+function verificationClock(deps: WorkerDeps, receivedAt: string): { workingDays: number; dueAt: Date } | undefined {
+  const { calendar, days } = deps.clocks;
+  try {
+    return { workingDays: days.verificationDays, dueAt: calendar.dueAt(new Date(receivedAt), days.verificationDays) };
+  } catch (err) {
+    deps.log.error({ err }, 'no verification clock for a new report: the calendar cannot count its days');
+    return undefined;
+  }
+}
+
+/**
+ * The reporter wrote about their report. A report waiting for them (`tertunda`) goes back to where
+ * it stood, its paused clocks counting again; a report that could not be processed is reopened for
+ * verification with a fresh clock. Anything else only gains the message in its thread.
+ */
+async function reporterAnswered(deps: WorkerDeps, tx: Tx, report: store.ReportRow): Promise<void> {
+  const now = new Date();
+  if (report.status === 'tertunda') {
+    const back: ReportStatus = report.resumeStatus ?? 'belum_terverifikasi';
+    await tx.query(`UPDATE reports SET status = $2, resume_status = NULL, updated_at = now() WHERE seq = $1`, [report.seq, back]);
+    await resumeReportClocks(tx, deps.clocks, report.seq, now);
+    await store.appendEvent(tx, report.seq, { actor: 'citizen', type: 'info_provided', fromStatus: 'tertunda', toStatus: back, at: now });
+  } else if (report.status === 'tidak_dapat_diproses') {
+    assertTransition('tidak_dapat_diproses', 'belum_terverifikasi');
+    await tx.query(`UPDATE reports SET status = 'belum_terverifikasi', resume_status = NULL, updated_at = now() WHERE seq = $1`, [report.seq]);
+    try {
+      await startReportClock(tx, deps.clocks, report.seq, 'verification', now, report.weight, null);
+    } catch (err) {
+      deps.log.error({ err, trackingId: report.trackingId }, 'no verification clock for a reopened report: the calendar cannot count its days');
+    }
+    await store.appendEvent(tx, report.seq, { actor: 'citizen', type: 'reopened', fromStatus: 'tidak_dapat_diproses', toStatus: 'belum_terverifikasi', at: now });
+  }
+}
+
+async function closeByReporter(deps: WorkerDeps, tx: Tx, report: store.ReportRow): Promise<void> {
+  assertTransition('sedang_diproses', 'selesai');
+  await tx.query(`UPDATE reports SET status = 'selesai', updated_at = now() WHERE seq = $1`, [report.seq]);
+  await endReportClocks(tx, deps.clocks, report.seq, ['verification', 'follow_up', 'auto_close'], new Date());
+  await store.appendEvent(tx, report.seq, {
+    actor: 'citizen',
+    type: 'closed',
+    fromStatus: 'sedang_diproses',
+    toStatus: 'selesai',
+    reason: 'the reporter is satisfied',
+    data: { agency: report.agencySlug, by: 'reporter', closeReason: 'puas' },
+  });
+}
+
+async function lastCloseReason(tx: Tx, seq: string): Promise<string | undefined> {
+  const { rows } = await tx.query<{ reason: string | null }>(
+    `SELECT data->>'closeReason' AS reason FROM report_events WHERE report_seq = $1 AND type = 'closed' ORDER BY id DESC LIMIT 1`,
+    [seq],
+  );
+  return rows[0]?.reason ?? undefined;
 }

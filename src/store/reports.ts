@@ -26,12 +26,14 @@ export interface ReportRow {
   contactHash: string | null;
   verification: unknown;
   receivedAt: Date;
+  /** Where a report in `tertunda` goes back to when its reporter answers. */
+  resumeStatus: ReportStatus | null;
 }
 
 const REPORT_COLUMNS = `r.seq::text, r.tracking_id AS "trackingId", r.channel, r.kind, r.weight, r.status, r.anonim,
   r.rahasia, r.agency_slug AS "agencySlug", a.name AS "agencyName", r.text, r.lang,
   r.reporter_id::text AS "reporterId", r.contact_hash AS "contactHash", r.verification,
-  r.received_at AS "receivedAt"`;
+  r.received_at AS "receivedAt", r.resume_status AS "resumeStatus"`;
 
 /**
  * Hands out report sequence numbers from blocks taken from PostgreSQL, so filing a report over HTTP
@@ -113,6 +115,8 @@ export interface FiledReport extends NewReport {
   sealedReporter: string | null;
   sealedText: string;
   event: { data: Record<string, unknown> };
+  /** The verification clock started by the receipt; absent when the calendar could not say. */
+  verificationClock?: { workingDays: number; dueAt: Date } | undefined;
 }
 
 /**
@@ -145,7 +149,10 @@ export async function fileReportFromInbound(db: Queryable, r: FiledReport): Prom
        SELECT seq, 'in', $1::text, $17::text, $2::text, $18::text, 'received' FROM report),
      event AS (
        INSERT INTO report_events (report_seq, at, actor, type, to_status, data)
-       SELECT seq, $4::timestamptz, 'citizen', 'received', 'belum_terverifikasi', $19::jsonb FROM report)
+       SELECT seq, $4::timestamptz, 'citizen', 'received', 'belum_terverifikasi', $19::jsonb FROM report),
+     clock AS (
+       INSERT INTO report_clocks (report_seq, clock, started_at, working_days, due_at)
+       SELECT seq, 'verification', $15::timestamptz, $20::integer, $21::timestamptz FROM report WHERE $21::timestamptz IS NOT NULL)
      SELECT count(*)::int AS claimed FROM receipt`,
     [
       r.inbound.channel,
@@ -167,6 +174,8 @@ export async function fileReportFromInbound(db: Queryable, r: FiledReport): Prom
       r.inbound.account ?? null,
       r.sealedText,
       JSON.stringify(r.event.data),
+      r.verificationClock?.workingDays ?? null,
+      r.verificationClock?.dueAt ?? null,
     ],
   );
   return rows[0]!.claimed === 1;
