@@ -71,6 +71,9 @@ export const ConfigSchema = z.strictObject({
       followUpSedangDays: positiveInt.default(14).describe('Working days after the disposition within which the agency must follow up a sedang (medium) report.'),
       followUpBeratDays: positiveInt.default(30).describe('Working days after the disposition within which the agency must follow up a berat (serious) report.'),
       autoCloseDays: positiveInt.default(10).describe('Working days after the agency\'s answer after which a report the reporter has not replied to is closed.'),
+      sweepIntervalMs: positiveInt
+        .default(60_000)
+        .describe('How often the deadline worker records breaches, closes answered reports nobody replied to, and publishes notifications a crash left in the outbox.'),
     })
     .prefault({}),
   shutdownTimeoutMs: positiveInt.default(15_000).describe('Hard deadline for a graceful shutdown.'),

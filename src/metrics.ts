@@ -60,7 +60,22 @@ export function createMetrics(queues: Queues) {
     },
   });
 
-  return { registry, inboundAccepted, inboundRejected, httpDuration, httpRefused, links };
+  /** Set by the composition root: the breaches recorded as events, by clock and agency. */
+  const breaches: { probe: () => Promise<{ clock: string; agency: string; count: number }[]> } = { probe: async () => [] };
+  new Counter({
+    name: 'lapor_deadline_breaches_total',
+    help: 'Regulatory deadlines breached, from the deadline_breached events (append-only, so the count only grows): by clock (verification, follow_up) and agency ("-" for none).',
+    labelNames: ['clock', 'agency'] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await breaches.probe().catch(() => undefined);
+      if (!rows) return;
+      this.reset();
+      for (const row of rows) this.inc({ clock: row.clock, agency: row.agency }, row.count);
+    },
+  });
+
+  return { registry, inboundAccepted, inboundRejected, httpDuration, httpRefused, links, breaches };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -72,6 +72,13 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
       { config, redis: producer, log, intake: queues.sink, deliveries: { record: (update) => recordDelivery(db, update) }, keys: dataKeys, metrics },
       options.channels ?? [],
     );
+    metrics.breaches.probe = async () =>
+      (
+        await db.query<{ clock: string; agency: string; count: number }>(
+          `SELECT data->>'clock' AS clock, COALESCE(data->>'agency', '-') AS agency, count(*)::int AS count
+           FROM report_events WHERE type = 'deadline_breached' GROUP BY 1, 2`,
+        )
+      ).rows;
     metrics.links.probe = () => [...adapters.values()].flatMap((a) => (a.links?.() ?? []).map((status) => ({ channel: a.id, status })));
 
     const calendar = new WorkingCalendar(loadHolidays(config.holidaysFile));

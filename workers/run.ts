@@ -1,13 +1,14 @@
 import { UnrecoverableError, Worker, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { workerOptions } from '../src/queue/queues.ts';
-import { INBOUND_QUEUE, VERIFY_QUEUE, notifyQueueName } from '../src/queue/names.ts';
+import { DEADLINES_QUEUE, INBOUND_QUEUE, VERIFY_QUEUE, notifyQueueName } from '../src/queue/names.ts';
+import { createDeadlineProcessor, scheduleSweeps } from './deadline.ts';
 import type { WorkerDeps } from './deps.ts';
 import { createIntakeProcessor } from './intake.ts';
 import { createNotifyProcessor } from './notify.ts';
 import { createVerifyProcessor } from './verify.ts';
 
-export const WORKER_NAMES = ['intake', 'verify', 'notify'] as const;
+export const WORKER_NAMES = ['intake', 'verify', 'notify', 'deadline'] as const;
 export type WorkerName = (typeof WORKER_NAMES)[number];
 
 export interface RunningWorkers {
@@ -49,6 +50,10 @@ export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[
         self = w;
       });
     }
+  }
+  if (names.includes('deadline')) {
+    await scheduleSweeps(deps);
+    start(DEADLINES_QUEUE, createDeadlineProcessor(deps), 1);
   }
   await Promise.all(workers.map((w) => w.waitUntilReady()));
   log.info({ workers: workers.map((w) => w.name) }, 'workers started');

@@ -7,7 +7,7 @@ import type { DataKeys } from '../core/crypto.ts';
 import { InboundRefusedError } from '../core/errors.ts';
 import { CHANNEL_IDS, InboundMessageSchema, type ChannelId, type InboundMessageInput } from '../core/inbound.ts';
 import { EffectSchema, type Effect, type InboundJob, type NotifyJobInput, type VerifyJob } from './jobs.ts';
-import { INBOUND_QUEUE, VERIFY_QUEUE, notifyQueueName } from './names.ts';
+import { DEADLINES_QUEUE, INBOUND_QUEUE, VERIFY_QUEUE, notifyQueueName } from './names.ts';
 
 /** Raised when Redis cannot take a job right now: adapters answer "try again later". */
 export class EnqueueUnavailableError extends Error {
@@ -50,6 +50,7 @@ export class Queues {
   readonly inbound: Queue<InboundJob>;
   readonly verify: Queue<VerifyJob>;
   readonly notify: ReadonlyMap<ChannelId, Queue<NotifyJobInput>>;
+  readonly deadlines: Queue;
   private readonly byName = new Map<string, Queue>();
 
   constructor(
@@ -62,6 +63,7 @@ export class Queues {
     this.inbound = this.track(new Queue<InboundJob>(INBOUND_QUEUE, options));
     this.verify = this.track(new Queue<VerifyJob>(VERIFY_QUEUE, options));
     this.notify = new Map(CHANNEL_IDS.map((c) => [c, this.track(new Queue<NotifyJobInput>(notifyQueueName(c), options))]));
+    this.deadlines = this.track(new Queue(DEADLINES_QUEUE, options));
   }
 
   private track<Q extends Queue>(queue: Q): Q {

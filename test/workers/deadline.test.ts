@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestEnv, eventually, type TestEnv } from '../helpers/env.ts';
+import { account, call, filedReport, notificationKinds, type Account } from '../helpers/operators.ts';
+
+/**
+ * The deadline stage as it runs in `lapor start` / `lapor worker deadline`: its scheduled sweep
+ * (every 200 ms here) records a breach and publishes what a crash left in the outbox, without
+ * anyone running `lapor deadlines sweep`.
+ */
+
+let env: TestEnv;
+let admin: Account;
+beforeAll(async () => {
+  env = await createTestEnv({ env: { LAPOR_DEADLINES_SWEEP_INTERVAL_MS: '200' } });
+  admin = await account(env, 'super_admin');
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+describe('the deadline worker', () => {
+  it('records a verification past due as breached, once, and counts it in /metrics', async () => {
+    const id = await filedReport(env);
+    // As if the report had waited unverified past its due date.
+    await env.runtime.db.query(
+      `UPDATE report_clocks SET due_at = now() - interval '1 minute' WHERE clock = 'verification' AND report_seq = (SELECT seq FROM reports WHERE tracking_id = $1)`,
+      [id],
+    );
+    const breached = await eventually(async () => {
+      const view = (await call(env, 'GET', `/api/v1/admin/reports/${id}`, admin)).json();
+      return view.deadlines[0]?.breached ? view : undefined;
+    }, 10_000, 'the breach recorded by the scheduled sweep');
+    expect(breached.deadlines[0]).toMatchObject({ clock: 'verification', breached: true, remainingWorkingDays: 0 });
+    await new Promise((r) => setTimeout(r, 600)); // three more sweeps
+    const events = (await call(env, 'GET', `/api/v1/admin/reports/${id}`, admin)).json().events.filter((e: { type: string }) => e.type === 'deadline_breached');
+    expect(events).toHaveLength(1);
+    const metrics = (await env.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toMatch(/^lapor_deadline_breaches_total\{clock="verification",agency="-"\} [1-9]/m);
+  });
+
+  it('publishes a notification a crash left unpublished in the outbox', async () => {
+    const id = await filedReport(env);
+    const key = `n_${id}_forwarded_crashtest`;
+    const effect = { queue: 'notify-web', name: 'forwarded', jobId: key, data: { notifyKey: key, kind: 'forwarded', lang: 'id', trackingId: id, vars: {} } };
+    await env.runtime.db.query(`INSERT INTO outbox (effects, created_at) VALUES ($1, now() - interval '1 minute')`, [JSON.stringify([effect])]);
+    await eventually(async () => ((await notificationKinds(env, id)).includes('forwarded') ? true : undefined), 10_000, 'the outbox swept by the worker');
+  });
+});
