@@ -135,12 +135,13 @@ export interface CliRun {
  * `node bin/lapor.js <args>` as a second process beside a gateway, the way an operator runs it from
  * another terminal of the same checkout. Same environment rules as startGateway.
  */
-export function runCli(args: string[], env: Record<string, string>): CliRun {
+export function runCli(args: string[], env: Record<string, string>, input?: string): CliRun {
   const child = spawn(process.execPath, ['bin/lapor.js', ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin', ...(process.env.HOME ? { HOME: process.env.HOME } : {}), ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (input !== undefined) child.stdin!.end(input);
   const chunks: string[] = [];
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => chunks.push(chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => chunks.push(chunk));
