@@ -19,6 +19,7 @@ export interface CaseState {
 
 export type StepInput =
   | { step: 'verify'; kind: ReportKind; weight: ReportWeight; anonim?: boolean | undefined; rahasia?: boolean | undefined; note?: string | undefined }
+  | { step: 'reweigh'; weight: ReportWeight; note?: string | undefined }
   | { step: 'dispose'; agency: string; note?: string | undefined }
   | { step: 'assign'; unit: string; note?: string | undefined }
   | { step: 'return'; reason: string }
@@ -51,7 +52,7 @@ export interface StepPlan {
    * What happens to the regulatory clocks: `meet` ends a clock as done (on time or late, said in the
    * event), `stop` ends it as moot, `start` (re)starts one from now, `pause` holds every running one.
    */
-  clocks: { meet?: ClockName[]; stop?: ClockName[]; start?: ClockName[]; pause?: boolean };
+  clocks: { meet?: ClockName[]; stop?: ClockName[]; start?: ClockName[]; pause?: boolean; reweigh?: ReportWeight };
 }
 
 const ALL_CLOCKS: ClockName[] = ['verification', 'follow_up', 'auto_close'];
@@ -62,6 +63,7 @@ const BEFORE_DISPOSITION: readonly ReportStatus[] = ['belum_terverifikasi', 'ter
 /** From which statuses each step may be taken. */
 export const STEP_FROM: Record<Step, readonly ReportStatus[]> = {
   verify: ['belum_terverifikasi'],
+  reweigh: ['terverifikasi', 'terdisposisi', 'sedang_diproses', 'tertunda', 'bukan_wewenang'],
   dispose: ['terverifikasi', 'bukan_wewenang'],
   assign: ['terdisposisi', 'sedang_diproses'],
   return: ['terdisposisi'],
@@ -105,6 +107,9 @@ export function planStep(state: CaseState, input: StepInput): StepPlan {
         { type: 'verified', reason: input.note, data: { kind: input.kind, weight: input.weight, anonim: input.anonim, rahasia: input.rahasia } },
         { meet: ['verification'] },
       );
+    case 'reweigh':
+      // A weight set at verification can be corrected later: the follow-up is recomputed from its disposition.
+      return plan(from, { weight: input.weight }, { type: 'reweighed', reason: input.note, data: { weight: input.weight, agency: state.agencySlug } }, { reweigh: input.weight });
     case 'dispose':
       // Each disposition gives the agency its full follow-up period, a returned report's too.
       return plan('terdisposisi', { agencySlug: input.agency, unitSlug: null }, { type: 'disposed', reason: input.note, data: { agency: input.agency } }, { start: ['follow_up'] }, { kind: 'forwarded' });

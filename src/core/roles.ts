@@ -39,6 +39,7 @@ export function canReach(actor: Actor, report: Reachable): boolean {
 /** The steps of the lifecycle API and the roles that may ever take them. */
 export const STEP_ROLES = {
   verify: ['super_admin'],
+  reweigh: ['super_admin'],
   dispose: ['super_admin'],
   assign: ['agency_admin'],
   return: ['agency_admin'],

@@ -6,7 +6,7 @@ import { actorLabel, canReach, mayReadIdentity, mayTake, type Actor } from '../c
 import type { Effect } from '../queue/jobs.ts';
 import { notifyEffect } from '../queue/queues.ts';
 import type { ChannelId } from '../core/inbound.ts';
-import { deadlinesOf, endReportClocks, pauseReportClocks, startReportClock, type ClockContext } from './clocks.ts';
+import { deadlinesOf, endReportClocks, pauseReportClocks, reweighFollowUp, startReportClock, type ClockContext } from './clocks.ts';
 import { withTransaction, type Db, type Tx } from './db.ts';
 
 /**
@@ -121,6 +121,7 @@ export async function takeStep(
     const met = await endReportClocks(tx, deps.clocks, report.seq, plan.clocks.meet ?? [], at);
     await endReportClocks(tx, deps.clocks, report.seq, plan.clocks.stop ?? [], at);
     if (plan.clocks.pause) await pauseReportClocks(tx, deps.clocks, report.seq, at);
+    if (plan.clocks.reweigh) await reweighFollowUp(tx, deps.clocks, report.seq, plan.clocks.reweigh);
     for (const clock of plan.clocks.start ?? []) {
       await startReportClock(tx, deps.clocks, report.seq, clock, at, u.weight ?? report.weight, updated[0]!.agencySlug);
     }

@@ -5,6 +5,7 @@ import { STEP_ROLES, canReach, mayReadIdentity, type Actor } from '../../src/cor
 
 const INPUTS: StepInput[] = [
   { step: 'verify', kind: 'pengaduan', weight: 'ringan' },
+  { step: 'reweigh', weight: 'berat' },
   { step: 'dispose', agency: 'pln' },
   { step: 'assign', unit: 'pln-uid-jabar' },
   { step: 'return', reason: 'bukan wewenang' },

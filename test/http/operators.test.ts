@@ -157,11 +157,12 @@ describe('the lifecycle', () => {
 
   // Every step, from every status, for every role: the status code says who may, from where.
   const ROUTE: Record<Step, string> = {
-    verify: 'verify', dispose: 'dispose', assign: 'dispose', return: 'return', request_info: 'request-info',
+    verify: 'verify', reweigh: 'weight', dispose: 'dispose', assign: 'dispose', return: 'return', request_info: 'request-info',
     answer: 'answer', close: 'close', reject: 'reject', archive: 'archive',
   };
   const BODY: Record<Step, unknown> = {
     verify: { kind: 'aspirasi', weight: 'ringan' },
+    reweigh: { weight: 'berat' },
     dispose: { agency: 'pln' },
     assign: { unit: 'pln-uid-jabar' },
     return: { reason: 'bukan wewenang kami' },
@@ -373,6 +374,20 @@ describe('deadlines', () => {
     ]);
     // The paused report's clock did not run while it waited for its reporter.
     expect((await detail(id)).events.filter((e: { type: string }) => e.type === 'deadline_breached')).toEqual([]);
+  });
+
+  it('recomputes the follow-up from the disposition when the weight changes', async () => {
+    const id = await reportIn('terdisposisi'); // sedang: 14 working days
+    const { calendar } = env.runtime.clocks;
+    const disposedAt = new Date((await detail(id)).events.find((e: { type: string }) => e.type === 'disposed').at);
+    const dueFor = (days: number) => `${calendar.addWorkingDays(calendar.jakartaDate(disposedAt), days)}T23:59:59.999+07:00`;
+    expect((await detail(id)).deadlines[0].dueAt).toBe(dueFor(14));
+    expect((await step(id, 'weight', admin, { weight: 'berat', note: 'menyangkut keselamatan warga' })).json()).toMatchObject({ status: 'terdisposisi' });
+    expect((await detail(id)).deadlines[0].dueAt).toBe(dueFor(30));
+    await step(id, 'weight', admin, { weight: 'ringan' });
+    expect((await detail(id)).deadlines[0].dueAt).toBe(dueFor(5));
+    expect((await detail(id)).weight).toBe('ringan');
+    expect((await step(id, 'weight', plnAdmin, { weight: 'berat' })).statusCode).toBe(403);
   });
 
   it('closes an answered report 10 working days on, exactly once with two sweepers racing, and tells the reporter', async () => {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { AGENCY_KINDS, SlugSchema } from '../../../config/agencies.ts';
 import { CHANNEL_IDS, textField } from '../../core/inbound.ts';
 import type { StepInput } from '../../core/lifecycle.ts';
-import { KINDS, STATUSES, WEIGHTS } from '../../core/report.ts';
+import { KINDS, STATUSES, WEIGHTS, type ReportWeight } from '../../core/report.ts';
 import { mayOperate, type Actor } from '../../core/roles.ts';
 import { listDeadLetters, replayDeadLetters } from '../../queue/dlq.ts';
 import { upsertAgency, upsertUnit } from '../../store/agencies.ts';
@@ -36,6 +36,7 @@ const STEP_RESPONSES = { 200: StepResult, 400: ErrorBody, 401: ErrorBody, 403: E
 
 const STEPS = {
   verify: z.strictObject({ kind: z.enum(KINDS), weight: z.enum(WEIGHTS), anonim: z.boolean().optional(), rahasia: z.boolean().optional(), note: Note }),
+  weight: z.strictObject({ weight: z.enum(WEIGHTS), note: Note }),
   // The super admin forwards to an agency; the agency admin hands it to one of its units.
   dispose: z.union([z.strictObject({ agency: SlugSchema, note: Note }), z.strictObject({ unit: SlugSchema, note: Note })]),
   return: z.strictObject({ reason: Reason }),
@@ -52,6 +53,8 @@ function toStepInput(route: keyof typeof STEPS, body: Record<string, unknown>): 
       return 'unit' in body ? { step: 'assign', unit: String(body.unit), note: body.note as string | undefined } : { step: 'dispose', agency: String(body.agency), note: body.note as string | undefined };
     case 'request-info':
       return { step: 'request_info', message: String(body.message) };
+    case 'weight':
+      return { step: 'reweigh', weight: body.weight as ReportWeight, note: body.note as string | undefined };
     default:
       return { step: route, ...body } as StepInput;
   }
