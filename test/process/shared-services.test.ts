@@ -133,6 +133,8 @@ describe('local services shared by the processes of one checkout', () => {
     const ready = watchReady(gateway.url);
     expect(await runToEnd(['dlq', 'list'], env)).toContain('no dead letters');
     await runToEnd(['migrate'], env);
+    expect(await runToEnd(['user', 'add', '--email', 'piket@lapor.go.id', '--role', 'operator'], env)).toMatch(/password \(shown once\): \S{20,}/);
+    expect(await runToEnd(['user', 'list'], env)).toMatch(/piket@lapor\.go\.id\toperator\t-\tactive/);
     for (const args of [['worker', 'intake'], ['adapter', 'sms']]) {
       const run = await runUntilRunning(args, env);
       expect(state(dataDir).users.map((u) => u.pid)).toContain(run.child.pid);
