@@ -44,6 +44,18 @@ export interface StartOptions {
 }
 
 export async function startGateway(env: Record<string, string>, options: StartOptions = {}): Promise<GatewayProcess> {
+  // A port found free can be taken by a parallel test before the child listens on it: with a port
+  // of our own choosing, try another one when the child says exactly that.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGatewayOnce(env, options);
+    } catch (err) {
+      if (options.port !== undefined || attempt === 3 || !/Port \d+ on [\d.]+ is already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startGatewayOnce(env: Record<string, string>, options: StartOptions): Promise<GatewayProcess> {
   const port = options.port ?? (await freePort());
   const childEnv: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
