@@ -140,4 +140,34 @@ describe('the reporter in the lifecycle', () => {
     expect(view.deadlines.map((d: { clock: string }) => d.clock)).toEqual(['verification']);
     expect(view.events.find((e: { type: string }) => e.type === 'reopened')).toMatchObject({ from: 'tidak_dapat_diproses', to: 'belum_terverifikasi' });
   });
+
+  it('keeps an ANONIM sender’s number from the agency everywhere it looks', async () => {
+    const from = newNumber();
+    const input = sms('ANONIM pungutan liar di loket PLN Jl. Asia Afrika, petugas minta uang tambahan 50 ribu', from);
+    await env.runtime.queues.enqueueInbound(InboundMessageSchema.parse(input), 60_000);
+    const id = await eventually(async () => {
+      const { rows } = await env.runtime.db.query<{ id: string }>(
+        `SELECT r.tracking_id AS id FROM inbound_receipts i JOIN reports r ON r.seq = i.report_seq WHERE i.external_id = $1 AND r.verification IS NOT NULL`,
+        [input.externalId],
+      );
+      return rows[0]?.id;
+    }, 10_000, 'the anonymous SMS report');
+    await go(id, 'verify', admin, { kind: 'pengaduan', weight: 'berat' });
+    await go(id, 'dispose', admin, { agency: 'pln' });
+    expect(await send(`${id} kejadian kemarin pukul 10 pagi`, from)).toBe('follow_up_added');
+    const digits = from.slice(3); // without +62: no form of the number may appear
+    const seen = [
+      await call(env, 'GET', `/api/v1/admin/reports/${id}`, pln),
+      await call(env, 'GET', '/api/v1/admin/reports?limit=200', pln),
+      await call(env, 'GET', `/api/v1/admin/reports?q=${id}`, pln),
+      await call(env, 'GET', `/api/v1/admin/reports/${id}/reporter`, pln),
+      await env.app.inject({ method: 'GET', url: `/api/v1/reports/${id}` }),
+    ];
+    expect(seen[3]!.statusCode).toBe(403);
+    for (const res of seen) expect(res.body).not.toContain(digits);
+    expect(seen[0]!.json()).toMatchObject({ anonim: true, channel: 'sms' });
+    // The super admin may read it, and that read is on the record.
+    expect((await call(env, 'GET', `/api/v1/admin/reports/${id}/reporter`, admin)).json()).toMatchObject({ channel: 'sms', address: from });
+    expect(env.logs.join('\n')).not.toContain(digits);
+  });
 });
