@@ -138,6 +138,11 @@ describe('the lifecycle', () => {
     // The whole answer is in the thread too, apart from the shortened notification.
     expect(detail.thread.find((m: { kind: string }) => m.kind === 'answer').text).toBe('Trafo di tiang 12 sudah diganti pada 5 Desember; listrik menyala kembali.');
     expect(detail.events.map((e: { type: string }) => e.type)).toEqual(expect.arrayContaining(['received', 'verified', 'disposed', 'assigned', 'answered', 'closed']));
+    // The public status page follows every change of status, and never says who made it.
+    const publicView = (await env.app.inject({ method: 'GET', url: `/api/v1/reports/${id}` })).json();
+    expect(publicView.timeline.map((t: { status?: string }) => t.status).filter(Boolean)).toEqual(['belum_terverifikasi', 'terverifikasi', 'terdisposisi', 'sedang_diproses', 'selesai']);
+    expect(JSON.stringify(publicView)).not.toMatch(/super_admin|liaison|agency_admin/);
+    expect(publicView.notifications.find((n: { kind: string }) => n.kind === 'answer').text).toContain('Trafo di tiang 12');
     const disposed = detail.events.find((e: { type: string }) => e.type === 'disposed');
     expect(disposed).toMatchObject({ from: 'terverifikasi', to: 'terdisposisi', actor: expect.stringMatching(/^super_admin:\d+$/), data: { agency: 'pln' } });
   });

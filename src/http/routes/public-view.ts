@@ -4,8 +4,13 @@ import type { DataKeys } from '../../core/crypto.ts';
 import type { Db } from '../../store/db.ts';
 import * as store from '../../store/reports.ts';
 
-/** Events whose existence the public may see; internal notes and reasons stay with operators. */
+/**
+ * Events whose existence the public may see: every change of status, and the answer. Who did it,
+ * internal notes and reasons stay with operators.
+ */
 const PUBLIC_EVENTS = new Set(['received', 'status_changed', 'forwarded', 'answered', 'closed']);
+const isPublic = (e: { type: string; fromStatus?: string | null | undefined; toStatus?: string | null | undefined }) =>
+  PUBLIC_EVENTS.has(e.type) || (Boolean(e.toStatus) && e.toStatus !== e.fromStatus && e.type !== 'archived');
 
 export const PublicViewSchema = z.object({
   trackingId: z.string(),
@@ -32,7 +37,7 @@ export type PublicView = z.infer<typeof PublicViewSchema>;
 export async function publicView(db: Db, keys: DataKeys, report: store.ReportRow, lang: 'id' | 'en'): Promise<PublicView> {
   const events = await store.listEvents(db, report.seq);
   const timeline = events
-    .filter((e) => PUBLIC_EVENTS.has(e.type))
+    .filter(isPublic)
     .map((e) => ({
       at: e.at.toISOString(),
       event: e.type,
