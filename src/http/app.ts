@@ -13,6 +13,7 @@ import { InboundRefusedError } from '../core/errors.ts';
 import { EnqueueUnavailableError } from '../queue/queues.ts';
 import { createHttpLimits } from './limits.ts';
 import { healthRoutes } from './routes/health.ts';
+import { pageRoutes } from './pages/plugin.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { agencyRoutes } from './routes/agencies.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -135,6 +136,7 @@ export async function buildApp(deps: HttpDeps) {
   await app.register(agencyRoutes(deps), { prefix: '/api/v1' });
   await app.register(authRoutes(deps), { prefix: '/api/v1' });
   await app.register(adminRoutes(deps), { prefix: '/api/v1/admin' });
+  await app.register(pageRoutes(deps));
   return app;
 }
 

@@ -1,0 +1,235 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { HttpDeps } from '../app.ts';
+import { html, type Html } from './html.ts';
+import { langOf, page, rememberLang, type Lang } from './layout.ts';
+
+/**
+ * The citizens' pages: the report form, the status page and the public statistics. Thin clients of
+ * the public API: every rule (what a report must hold, what the public may see of it) lives in the
+ * API, which these pages call in-process (`app.inject`), so a page can never say more than the API.
+ */
+
+const t = (lang: Lang, id: string, en: string) => (lang === 'id' ? id : en);
+
+const COLOUR_MEANING = {
+  merah: ['Merah: laporan belum ditangani oleh instansi.', 'Red: no agency is handling the report yet.'],
+  kuning: ['Kuning: laporan sedang ditangani.', 'Yellow: the report is being handled.'],
+  hijau: ['Hijau: laporan sudah selesai.', 'Green: the report is closed.'],
+} as const;
+
+const FIELD_OF: Record<string, string> = { '/text': 'text', '/reporter/name': 'name', '/reporter/phone': 'phone', '/reporter/email': 'email' };
+
+interface FormValues {
+  text?: string;
+  name?: string;
+  phone?: string;
+  email?: string;
+  privacy?: string;
+  key?: string;
+}
+
+function nav(lang: Lang): Html {
+  return html`<li><a href="/">${t(lang, 'Buat laporan', 'File a report')}</a></li>
+<li><a href="/lapor">${t(lang, 'Cek status', 'Check status')}</a></li>
+<li><a href="/statistik">${t(lang, 'Statistik', 'Statistics')}</a></li>`;
+}
+
+function reportForm(lang: Lang, values: FormValues, errors: Record<string, string>): Html {
+  const err = (field: string) => (errors[field] ? html`<p class="field-error" id="${field}-error">${errors[field]}</p>` : '');
+  const described = (field: string, hint?: string) => {
+    const ids = [hint, errors[field] ? `${field}-error` : undefined].filter(Boolean).join(' ');
+    return ids ? html` aria-describedby="${ids}"` : '';
+  };
+  const privacy = values.privacy ?? 'biasa';
+  const summary = Object.keys(errors).length
+    ? html`<div class="error-summary" role="alert" tabindex="-1" id="error-summary">
+  <h2>${t(lang, 'Ada yang perlu diperbaiki', 'There is a problem')}</h2>
+  <ul>${Object.entries(errors).map(([field, message]) => html`<li><a href="#${field}">${message}</a></li>`)}</ul>
+</div>`
+    : '';
+  return html`${summary}
+<h1>${t(lang, 'Laporkan keluhan pelayanan publik', 'Report a problem with a public service')}</h1>
+<p>${t(lang, 'Laporan Anda diteruskan ke instansi yang berwenang. Anda akan menerima nomor laporan untuk memantau tindak lanjutnya.', 'Your report goes to the agency responsible. You get a tracking number to follow it.')}</p>
+<form method="post" action="/lapor" novalidate>
+  <input type="hidden" name="key" value="${values.key ?? randomUUID()}">
+  <input type="hidden" name="lang" value="${lang}">
+  <label for="text">${t(lang, 'Apa yang terjadi, di mana, dan kapan?', 'What happened, where and when?')}</label>
+  <p class="hint" id="text-hint">${t(lang, 'Contoh: Jalan berlubang di depan SDN 3 Sukamaju sejak dua bulan.', 'For example: a pothole in front of SDN 3 Sukamaju for two months.')}</p>
+  ${err('text')}
+  <textarea id="text" name="text" rows="6" maxlength="10000" required${described('text', 'text-hint')}>${values.text ?? ''}</textarea>
+
+  <fieldset>
+    <legend>${t(lang, 'Kerahasiaan', 'Privacy')}</legend>
+    <div class="choice"><input type="radio" id="privacy-biasa" name="privacy" value="biasa" ${privacy === 'biasa' ? 'checked' : ''}>
+      <label for="privacy-biasa">${t(lang, 'Biasa: laporan dan tanggapannya dapat dilihat publik, identitas Anda tidak.', 'Standard: the report and its answer are public; who you are is not.')}</label></div>
+    <div class="choice"><input type="radio" id="privacy-anonim" name="privacy" value="anonim" ${privacy === 'anonim' ? 'checked' : ''}>
+      <label for="privacy-anonim">${t(lang, 'Anonim: instansi yang menangani tidak melihat identitas Anda.', 'Anonymous: the agency handling it never sees who you are.')}</label></div>
+    <div class="choice"><input type="radio" id="privacy-rahasia" name="privacy" value="rahasia" ${privacy === 'rahasia' ? 'checked' : ''}>
+      <label for="privacy-rahasia">${t(lang, 'Rahasia: isi laporan tidak dipublikasikan; hanya statusnya.', 'Confidential: the report is never published; only its status is.')}</label></div>
+  </fieldset>
+
+  <h2>${t(lang, 'Identitas (boleh dikosongkan)', 'Who you are (optional)')}</h2>
+  <p class="hint">${t(lang, 'Nomor HP atau email membuat Anda dapat dihubungi bila instansi perlu keterangan tambahan.', 'A phone number or email lets the agency reach you if it needs more information.')}</p>
+  <label for="name">${t(lang, 'Nama', 'Name')}</label>
+  ${err('name')}
+  <input type="text" id="name" name="name" autocomplete="name" maxlength="200" value="${values.name ?? ''}"${described('name')}>
+  <label for="phone">${t(lang, 'Nomor HP', 'Mobile number')}</label>
+  <p class="hint" id="phone-hint">${t(lang, 'Contoh: 0812 3456 7890', 'For example: 0812 3456 7890')}</p>
+  ${err('phone')}
+  <input type="tel" id="phone" name="phone" autocomplete="tel" inputmode="tel" maxlength="32" value="${values.phone ?? ''}"${described('phone', 'phone-hint')}>
+  <label for="email">Email</label>
+  ${err('email')}
+  <input type="email" id="email" name="email" autocomplete="email" maxlength="254" value="${values.email ?? ''}"${described('email')}>
+  <div><button type="submit" data-once>${t(lang, 'Kirim laporan', 'Send the report')}</button></div>
+</form>`;
+}
+
+/** A second click while the first submission is on its way does nothing (the Idempotency-Key covers the rest). */
+const SUBMIT_ONCE = `document.addEventListener('submit',function(e){var b=e.target.querySelector('[data-once]');if(b){if(b.dataset.sent){e.preventDefault();}b.dataset.sent='1';b.setAttribute('aria-disabled','true');}});`;
+
+export function citizenPages(deps: HttpDeps) {
+  const fallback = deps.config.lang;
+
+  return async (app: FastifyInstance) => {
+    const send = (req: FastifyRequest, reply: FastifyReply, lang: Lang, title: string, body: Html, status = 200, script?: string) => {
+      rememberLang(req, reply);
+      return reply
+        .status(status)
+        .header('content-type', 'text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(page({ lang, title, body, path: req.url.replace(/[?&]lang=(id|en)/, '').replace(/\?$/, '') || '/', nav: nav(lang), ...(script ? { script } : {}) }));
+    };
+
+    app.get('/', async (req, reply) => {
+      const lang = langOf(req, fallback);
+      return send(req, reply, lang, t(lang, 'Buat laporan', 'File a report'), reportForm(lang, {}, {}), 200, SUBMIT_ONCE);
+    });
+
+    app.post('/lapor', async (req, reply) => {
+      const form = (req.body ?? {}) as Record<string, string | undefined>;
+      const lang: Lang = form.lang === 'en' ? 'en' : form.lang === 'id' ? 'id' : langOf(req, fallback);
+      const values: FormValues = { text: form.text, name: form.name, phone: form.phone, email: form.email, privacy: form.privacy, key: form.key };
+      const reporter = Object.fromEntries(
+        (['name', 'phone', 'email'] as const).map((k) => [k, values[k]?.trim()]).filter(([, v]) => v),
+      );
+      const key = /^[0-9a-f-]{36}$/.test(values.key ?? '') ? values.key! : randomUUID();
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/reports',
+        headers: { 'content-type': 'application/json', 'idempotency-key': `page-${key}` },
+        payload: JSON.stringify({
+          text: values.text ?? '',
+          ...(Object.keys(reporter).length ? { reporter } : {}),
+          anonim: values.privacy === 'anonim',
+          rahasia: values.privacy === 'rahasia',
+          lang,
+        }),
+      });
+      if (res.statusCode === 201) return reply.redirect(`/lapor/${res.json().trackingId}?baru=1`, 303);
+      if (res.statusCode === 400 || res.statusCode === 422) {
+        const body = res.json() as { details?: { path: string; message: string }[]; hint?: string };
+        const errors: Record<string, string> = {};
+        for (const d of body.details ?? []) {
+          const field = FIELD_OF[d.path] ?? (d.path.startsWith('/reporter') ? 'name' : 'text');
+          errors[field] ??= fieldMessage(lang, field, body.hint);
+        }
+        if (!Object.keys(errors).length) errors.text = fieldMessage(lang, 'text');
+        return send(req, reply, lang, t(lang, 'Periksa laporan Anda', 'Check your report'), reportForm(lang, { ...values, key }, errors), 400, SUBMIT_ONCE);
+      }
+      return send(
+        req,
+        reply,
+        lang,
+        t(lang, 'Coba lagi sebentar', 'Try again shortly'),
+        html`<h1>${t(lang, 'Laporan belum dapat diterima', 'The report could not be taken yet')}</h1>
+<p>${t(lang, 'Sistem sedang sibuk. Kirim ulang formulir dalam beberapa detik; laporan Anda tidak akan tercatat dua kali.', 'The system is busy. Send the form again in a few seconds; your report will not be filed twice.')}</p>`,
+        503,
+      );
+    });
+
+    app.get('/lapor', async (req, reply) => {
+      const lang = langOf(req, fallback);
+      const id = String((req.query as Record<string, unknown>).id ?? '').replace(/\s+/g, '');
+      if (id) return reply.redirect(`/lapor/${encodeURIComponent(id)}`, 303);
+      return send(req, reply, lang, t(lang, 'Cek status laporan', 'Check a report'), lookupForm(lang));
+    });
+
+    app.get('/lapor/:trackingId', async (req, reply) => {
+      const lang = langOf(req, fallback);
+      const id = (req.params as { trackingId: string }).trackingId.replace(/\s+/g, '');
+      const fresh = (req.query as Record<string, unknown>).baru === '1';
+      const res = await app.inject({ method: 'GET', url: `/api/v1/reports/${encodeURIComponent(id)}?lang=${lang}` });
+      if (res.statusCode !== 200) {
+        const body = res.json() as { hint?: string; message?: string };
+        const message =
+          res.statusCode === 404
+            ? t(lang, `Laporan ${id} tidak ditemukan. Periksa kembali nomornya.`, `There is no report ${id}. Check the number.`)
+            : t(lang, `Nomor ${id} tidak valid, mungkin salah ketik. Periksa kembali 10 angka nomor laporan Anda.`, `${id} is not a valid number, maybe a typo. Check the 10 digits of your report number.`);
+        return send(req, reply, lang, t(lang, 'Laporan tidak ditemukan', 'Report not found'), html`<div class="error-summary" role="alert"><p>${message}</p>${body.hint && lang === 'en' ? html`<p>${body.hint}</p>` : ''}</div>${lookupForm(lang, id)}`, res.statusCode === 404 ? 404 : 400);
+      }
+      return send(req, reply, lang, t(lang, `Laporan ${id}`, `Report ${id}`), statusPage(lang, res.json(), fresh));
+    });
+  };
+}
+
+function fieldMessage(lang: Lang, field: string, hint?: string): string {
+  switch (field) {
+    case 'text':
+      return t(lang, 'Tulis apa yang terjadi, di mana, dan kapan (paling banyak 10.000 karakter).', 'Write what happened, where and when (at most 10,000 characters).');
+    case 'phone':
+      return t(lang, 'Nomor HP tidak valid. Tulis seperti 0812 3456 7890 atau +62 812 3456 7890.', hint ?? 'The mobile number is not valid. Write it like 0812 3456 7890 or +62 812 3456 7890.');
+    case 'email':
+      return t(lang, 'Alamat email tidak valid, contoh: nama@contoh.id.', 'The email address is not valid, for example: name@example.id.');
+    default:
+      return t(lang, 'Nama paling banyak 200 karakter.', 'The name takes at most 200 characters.');
+  }
+}
+
+function lookupForm(lang: Lang, value = ''): Html {
+  return html`<h1>${t(lang, 'Cek status laporan', 'Check a report')}</h1>
+<form method="get" action="/lapor">
+  <label for="id">${t(lang, 'Nomor laporan (10 angka)', 'Report number (10 digits)')}</label>
+  <input type="text" id="id" name="id" inputmode="numeric" autocomplete="off" maxlength="20" value="${value}">
+  <div><button type="submit">${t(lang, 'Cek', 'Check')}</button></div>
+</form>
+<p class="hint">${t(lang, 'Lewat SMS: kirim CEK <nomor> ke 1708.', 'By SMS: send CEK <number> to 1708.')}</p>`;
+}
+
+interface PublicReport {
+  trackingId: string;
+  statusLabel: string;
+  colour: 'merah' | 'kuning' | 'hijau';
+  rahasia?: boolean;
+  pending?: boolean;
+  text?: string;
+  agency?: { name: string | null } | null;
+  timeline: { at: string; event: string; statusLabel?: string }[];
+  notifications: { at: string; kind: string | null; text?: string }[];
+}
+
+function when(lang: Lang, iso: string): string {
+  return new Date(iso).toLocaleString(lang === 'id' ? 'id-ID' : 'en-GB', { timeZone: 'Asia/Jakarta', dateStyle: 'medium', timeStyle: 'short' });
+}
+
+function statusPage(lang: Lang, r: PublicReport, fresh: boolean): Html {
+  const [meaningId, meaningEn] = COLOUR_MEANING[r.colour];
+  const answers = r.notifications.filter((n) => n.kind === 'answer' && n.text);
+  return html`${
+    fresh
+      ? html`<div class="notice" role="status"><p>${t(lang, 'Laporan Anda sudah diterima. Simpan nomor ini:', 'Your report was received. Keep this number:')}</p>
+<p class="tracking">${r.trackingId}</p>
+<p>${t(lang, `Cek statusnya di halaman ini atau kirim SMS CEK ${r.trackingId} ke 1708.`, `Check it on this page or send CEK ${r.trackingId} by SMS to 1708.`)}</p></div>`
+      : ''
+  }
+<h1>${t(lang, 'Laporan', 'Report')} ${r.trackingId}</h1>
+<p><span class="badge ${r.colour}">${r.statusLabel}</span></p>
+<p>${lang === 'id' ? meaningId : meaningEn}</p>
+${r.agency?.name ? html`<p>${t(lang, 'Ditangani oleh', 'Handled by')}: <strong>${r.agency.name}</strong></p>` : ''}
+${r.rahasia ? html`<p class="muted">${t(lang, 'Laporan ini rahasia: isinya tidak ditampilkan.', 'This report is confidential: its content is not shown.')}</p>` : ''}
+${r.text ? html`<h2>${t(lang, 'Isi laporan', 'The report')}</h2><blockquote>${r.text}</blockquote>` : ''}
+${answers.length ? html`<h2>${t(lang, 'Tanggapan instansi', 'The agency’s answer')}</h2>${answers.map((a) => html`<blockquote>${a.text}</blockquote><p class="muted">${when(lang, a.at)}</p>`)}` : ''}
+<h2>${t(lang, 'Riwayat', 'History')}</h2>
+<ol class="timeline">${r.timeline.map((e) => html`<li><time datetime="${e.at}">${when(lang, e.at)}</time>: ${e.statusLabel ?? e.event}</li>`)}</ol>
+${r.pending ? html`<p class="muted">${t(lang, 'Laporan sedang dicatat; muat ulang halaman ini sebentar lagi.', 'The report is being recorded; reload this page in a moment.')}</p>` : ''}`;
+}
