@@ -206,3 +206,35 @@ export async function sweepDeadlines(db: Db, asOf: Date, publish: (effects: Effe
   }
   return result;
 }
+
+export interface AtRisk {
+  trackingId: string;
+  clock: ClockName;
+  agency: string | null;
+  status: string;
+  dueAt: string;
+  breached: boolean;
+}
+
+/**
+ * The running clocks already breached or falling due within `withinMs` of `now`, soonest first, of
+ * the reports the caller reaches (`reach`: null for all, else an agency or a unit).
+ */
+export async function deadlinesAtRisk(db: Queryable, now: Date, withinMs: number, reach: { agency?: string | null; unit?: string | null } | null, limit = 500): Promise<AtRisk[]> {
+  const { rows } = await db.query<{ trackingId: string; clock: ClockName; agency: string | null; status: string; dueAt: Date; breachedAt: Date | null }>(
+    `SELECT r.tracking_id AS "trackingId", c.clock, COALESCE(c.agency_slug, r.agency_slug) AS agency, r.status, c.due_at AS "dueAt", c.breached_at AS "breachedAt"
+     FROM report_clocks c JOIN reports r ON r.seq = c.report_seq
+     WHERE c.due_at IS NOT NULL AND c.due_at < $1
+       AND ($2::text IS NULL OR r.agency_slug = $2) AND ($3::text IS NULL OR r.unit_slug = $3) AND ($4::boolean OR $2::text IS NOT NULL OR $3::text IS NOT NULL)
+     ORDER BY c.due_at LIMIT $5`,
+    [new Date(now.getTime() + withinMs), reach?.agency ?? null, reach?.unit ?? null, reach === null, limit],
+  );
+  return rows.map((r) => ({
+    trackingId: r.trackingId,
+    clock: r.clock,
+    agency: r.agency,
+    status: r.status,
+    dueAt: r.dueAt.toISOString(),
+    breached: r.breachedAt !== null || r.dueAt.getTime() < now.getTime(),
+  }));
+}

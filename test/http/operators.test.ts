@@ -381,6 +381,18 @@ describe('deadlines', () => {
     expect((await detail(id)).events.filter((e: { type: string }) => e.type === 'deadline_breached')).toEqual([]);
   });
 
+  it('lists the deadlines at risk for each role: breached or due within the hours asked', async () => {
+    const id = await reportIn('terdisposisi');
+    await env.runtime.db.query(`UPDATE report_clocks SET due_at = now() + interval '2 hours' WHERE report_seq = (SELECT seq FROM reports WHERE tracking_id = $1)`, [id]);
+    const risk = async (who: Account, hours = 24) => (await call(env, 'GET', `/api/v1/admin/deadlines?withinHours=${hours}`, who)).json().deadlines as { trackingId: string; clock: string; breached: boolean; agency: string }[];
+    expect((await risk(admin)).find((d) => d.trackingId === id)).toMatchObject({ clock: 'follow_up', breached: false, agency: 'pln' });
+    expect((await risk(plnAdmin)).map((d) => d.trackingId)).toContain(id);
+    expect((await risk(plnLiaison)).map((d) => d.trackingId)).toContain(id);
+    expect((await risk(polriAdmin)).map((d) => d.trackingId)).not.toContain(id);
+    expect((await risk(admin, 1)).map((d) => d.trackingId)).not.toContain(id);
+    expect((await call(env, 'GET', '/api/v1/admin/deadlines', operator)).statusCode).toBe(403);
+  });
+
   it('recomputes the follow-up from the disposition when the weight changes', async () => {
     const id = await reportIn('terdisposisi'); // sedang: 14 working days
     const { calendar } = env.runtime.clocks;

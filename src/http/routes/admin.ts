@@ -9,6 +9,7 @@ import { mayOperate, type Actor } from '../../core/roles.ts';
 import { listDeadLetters, replayDeadLetters } from '../../queue/dlq.ts';
 import { upsertAgency, upsertUnit } from '../../store/agencies.ts';
 import { CaseError, caseDetail, listCases, readReporter, takeStep } from '../../store/cases.ts';
+import { deadlinesAtRisk } from '../../store/clocks.ts';
 import type { HttpDeps } from '../app.ts';
 import { requireActor } from '../auth.ts';
 
@@ -114,6 +115,22 @@ export function adminRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         } catch (err) {
           return sendCaseError(reply, err);
         }
+      },
+    );
+
+    app.get(
+      '/deadlines',
+      {
+        schema: {
+          summary: 'Deadlines breached, or falling due within the next hours, of the reports the caller may see',
+          querystring: z.strictObject({ withinHours: z.coerce.number().int().min(0).max(24 * 30).default(24) }),
+        },
+      },
+      async (req, reply) => {
+        const actor = actorOf(req);
+        if (actor.role === 'operator') return reply.status(403).send({ error: 'forbidden', message: 'Operators see queues and links, not reports.' });
+        const reach = actor.role === 'super_admin' ? null : actor.role === 'agency_admin' ? { agency: actor.agencySlug } : { unit: actor.unitSlug };
+        return { deadlines: await deadlinesAtRisk(db, new Date(), req.query.withinHours * 3_600_000, reach) };
       },
     );
 
