@@ -4,6 +4,8 @@ import formbody from '@fastify/formbody';
 import type { FastifyInstance } from 'fastify';
 import type { HttpDeps } from '../app.ts';
 import { citizenPages } from './citizen.ts';
+import { consolePages } from './console.ts';
+import { queueBoard } from './queue-board.ts';
 
 /**
  * The pages: citizens' at `/`, the console at `/admin`. Server-rendered HTML from the same process
@@ -29,5 +31,7 @@ export function pageRoutes(deps: HttpDeps) {
       });
     }
     await app.register(citizenPages(deps));
+    await app.register(consolePages(deps));
+    await app.register(queueBoard(deps));
   };
 }

@@ -51,7 +51,7 @@ export function authRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         const { token, hash } = newToken();
         const expiresAt = new Date(Date.now() + config.auth.tokenHours * 3_600_000);
         await createSession(db, user.id, hash, expiresAt);
-        log.info({ userId: user.id, role: user.role }, 'login');
+        log.info({ userId: user.id, userRole: user.role }, 'login');
         return { token, expiresAt: expiresAt.toISOString(), role: user.role };
       },
     );

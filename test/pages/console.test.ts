@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { csrfOf } from '../../src/http/pages/console.ts';
+import { createTestEnv, type TestEnv } from '../helpers/env.ts';
+import { account, filedReport, type Account } from '../helpers/operators.ts';
+
+/**
+ * The console at /admin without a browser (the browser walk is in console.browser.test.ts): the
+ * session cookie, CSRF, what each role is shown and may do, and the queue dashboard's door.
+ */
+
+let env: TestEnv;
+let admin: Account;
+let pln: Account;
+let polri: Account;
+let operator: Account;
+beforeAll(async () => {
+  env = await createTestEnv();
+  [admin, pln, polri, operator] = [
+    await account(env, 'super_admin'),
+    await account(env, 'agency_admin', { agency: 'pln' }),
+    await account(env, 'agency_admin', { agency: 'polri' }),
+    await account(env, 'operator'),
+  ];
+});
+afterAll(async () => {
+  await env?.close();
+});
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+
+/** Logs in through the console's form; returns the cookie header to send and the CSRF token of its forms. */
+async function logIn(who: Account): Promise<{ cookie: string; csrf: string; setCookie: string }> {
+  const res = await env.app.inject({ method: 'POST', url: '/admin/login', headers: FORM, payload: form({ email: who.email, password: who.password, next: '/admin' }) });
+  expect(res.statusCode, res.body).toBe(303);
+  const setCookie = String(res.headers['set-cookie']);
+  const token = /lapor_admin=([^;]+)/.exec(setCookie)![1]!;
+  return { cookie: `lapor_admin=${token}`, csrf: csrfOf(token), setCookie };
+}
+
+const get = (url: string, cookie?: string) => env.app.inject({ method: 'GET', url, headers: cookie ? { cookie } : {} });
+const postForm = (url: string, cookie: string, fields: Record<string, string>) => env.app.inject({ method: 'POST', url, headers: { ...FORM, cookie }, payload: form(fields) });
+
+describe('the console', () => {
+  it('logs in with an httpOnly, SameSite=Strict cookie scoped to /admin, and refuses a wrong password', async () => {
+    const { setCookie } = await logIn(admin);
+    expect(setCookie).toMatch(/HttpOnly/);
+    expect(setCookie).toMatch(/SameSite=Strict/);
+    expect(setCookie).toMatch(/Path=\/admin/);
+    const wrong = await env.app.inject({ method: 'POST', url: '/admin/login', headers: FORM, payload: form({ email: admin.email, password: 'salah sekali' }) });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.body).toContain('Email atau kata sandi salah.');
+    expect(wrong.headers['set-cookie']).toBeUndefined();
+    expect((await get('/admin')).headers.location).toBe('/admin/login?next=%2Fadmin');
+  });
+
+  it('never follows a login to another site', async () => {
+    const res = await env.app.inject({ method: 'POST', url: '/admin/login', headers: FORM, payload: form({ email: admin.email, password: admin.password, next: '//evil.example/admin' }) });
+    expect(res.headers.location).toBe('/admin');
+  });
+
+  it('refuses a state-changing form without its CSRF token, and takes it with one', async () => {
+    const session = await logIn(admin);
+    const id = await filedReport(env);
+    const forged = await postForm(`/admin/laporan/${id}/aksi/verify`, session.cookie, { kind: 'pengaduan', weight: 'sedang' });
+    expect(forged.statusCode).toBe(403);
+    const wrong = await postForm(`/admin/laporan/${id}/aksi/verify`, session.cookie, { _csrf: csrfOf('someone-elses-token'), kind: 'pengaduan', weight: 'sedang' });
+    expect(wrong.statusCode).toBe(403);
+    const { rows } = await env.runtime.db.query('SELECT status FROM reports WHERE tracking_id = $1', [id]);
+    expect(rows[0].status).toBe('belum_terverifikasi');
+    const done = await postForm(`/admin/laporan/${id}/aksi/verify`, session.cookie, { _csrf: session.csrf, kind: 'pengaduan', weight: 'sedang', rahasia: '', note: '' });
+    expect(done.statusCode).toBe(303);
+    expect(done.headers.location).toBe(`/admin/laporan/${id}?ok=verify`);
+    expect((await env.runtime.db.query('SELECT status, weight FROM reports WHERE tracking_id = $1', [id])).rows[0]).toEqual({ status: 'terverifikasi', weight: 'sedang' });
+  });
+
+  it('shows each role its inbox and only the actions it may take; another agency gets nothing', async () => {
+    const a = await logIn(admin);
+    const id = await filedReport(env, { text: 'Tiang listrik PLN miring di Jl. Braga 7, hampir roboh menimpa rumah warga.' });
+    const inbox = await get('/admin/kotak-masuk', a.cookie);
+    expect(inbox.body).toContain('Perlu diverifikasi');
+    expect(inbox.body).toContain(`/admin/laporan/${id}`);
+    await postForm(`/admin/laporan/${id}/aksi/verify`, a.cookie, { _csrf: a.csrf, kind: 'pengaduan', weight: 'berat' });
+    await postForm(`/admin/laporan/${id}/aksi/dispose`, a.cookie, { _csrf: a.csrf, agency: 'pln', note: '' });
+
+    const p = await logIn(pln);
+    const page = await get(`/admin/laporan/${id}`, p.cookie);
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain(`action="/admin/laporan/${id}/aksi/dispose"`); // assign to a unit
+    expect(page.body).toContain('name="unit"');
+    expect(page.body).not.toContain(`/aksi/verify"`);
+    expect(page.body).not.toContain(`/aksi/archive"`);
+    expect((await get('/admin/kotak-masuk', p.cookie)).body).toContain(`/admin/laporan/${id}`);
+    const illegal = await postForm(`/admin/laporan/${id}/aksi/verify`, p.cookie, { _csrf: p.csrf, kind: 'pengaduan', weight: 'ringan' });
+    expect(illegal.statusCode).toBe(400);
+    expect(illegal.body).toContain('role="alert"');
+
+    const other = await logIn(polri);
+    expect((await get(`/admin/laporan/${id}`, other.cookie)).statusCode).toBe(404);
+    expect((await get('/admin/kotak-masuk', other.cookie)).body).not.toContain(id);
+  });
+
+  it('shows the reporter only behind an explicit, recorded request, and never an anonim one to an agency', async () => {
+    const a = await logIn(admin);
+    const id = await filedReport(env, { reporter: { name: 'Dewi Lestari Anwar', phone: '081355557777' }, anonim: true });
+    await postForm(`/admin/laporan/${id}/aksi/verify`, a.cookie, { _csrf: a.csrf, kind: 'pengaduan', weight: 'ringan' });
+    await postForm(`/admin/laporan/${id}/aksi/dispose`, a.cookie, { _csrf: a.csrf, agency: 'pln' });
+    expect((await get(`/admin/laporan/${id}`, a.cookie)).body).not.toContain('Dewi Lestari');
+    const shown = await postForm(`/admin/laporan/${id}/identitas`, a.cookie, { _csrf: a.csrf });
+    expect(shown.body).toContain('Dewi Lestari Anwar');
+    const p = await logIn(pln);
+    const agencyPage = await get(`/admin/laporan/${id}`, p.cookie);
+    expect(agencyPage.body).toContain('Pelapor meminta identitasnya dirahasiakan.');
+    const tried = await postForm(`/admin/laporan/${id}/identitas`, p.cookie, { _csrf: p.csrf });
+    expect(tried.body).not.toContain('Dewi Lestari');
+    expect(tried.body).not.toContain('81355557777');
+  });
+
+  it('lets the operator see queues and dead letters, and opens the queue dashboard only to operators and super admins', async () => {
+    const o = await logIn(operator);
+    expect((await get('/admin', o.cookie)).headers.location).toBe('/admin/operasi');
+    const ops = await get('/admin/operasi', o.cookie);
+    expect(ops.statusCode).toBe(200);
+    expect(ops.body).toContain('notify-sms');
+    expect((await get('/admin/queues/', o.cookie)).statusCode).toBe(200);
+    expect((await get('/admin/queues/', (await logIn(admin)).cookie)).statusCode).toBe(200);
+    const p = await logIn(pln);
+    expect((await get('/admin/queues/', p.cookie)).statusCode).toBe(403);
+    expect((await get('/admin/queues/api/queues', p.cookie)).statusCode).toBe(403);
+    expect((await get('/admin/operasi', p.cookie)).statusCode).toBe(403);
+    expect((await get('/admin/queues/')).statusCode).toBe(303);
+  });
+
+  it('logs out: the cookie is cleared and the token no longer works', async () => {
+    const s = await logIn(admin);
+    const out = await postForm('/admin/logout', s.cookie, { _csrf: s.csrf });
+    expect(out.statusCode).toBe(303);
+    expect(String(out.headers['set-cookie'])).toMatch(/lapor_admin=;.*Max-Age=0/);
+    expect((await get('/admin', s.cookie)).statusCode).toBe(303);
+  });
+});
