@@ -1,5 +1,6 @@
 import type { Deadline } from '../core/calendar.ts';
 import type { DataKeys } from '../core/crypto.ts';
+import type { Suggestions } from '../core/rules.ts';
 import { planStep, type StepInput } from '../core/lifecycle.ts';
 import { colourOf, type Colour, type ReportKind, type ReportStatus, type ReportWeight } from '../core/report.ts';
 import { actorLabel, canReach, mayReadIdentity, mayTake, type Actor } from '../core/roles.ts';
@@ -43,7 +44,7 @@ interface CaseRow {
   lang: 'id' | 'en';
   text: string;
   reporterId: string | null;
-  verification: { suggestions?: unknown; outcomes?: unknown } | null;
+  verification: { suggestions?: Suggestions; outcomes?: unknown } | null;
   receivedAt: Date;
   incomplete: boolean;
 }
@@ -290,7 +291,7 @@ export interface CaseDetail extends CaseListItem {
   agencyName: string | null;
   unitName: string | null;
   incomplete: boolean;
-  suggestions: unknown;
+  suggestions: Suggestions | null;
   deadlines: Deadline[];
   thread: { direction: 'in' | 'out'; channel: string; kind: string | null; text: string; status: string; at: string }[];
   events: { type: string; actor: string; at: string; from: string | null; to: string | null; reason: string | null; data: unknown }[];

@@ -42,19 +42,23 @@ async function send(text: string, from: string): Promise<string> {
   }, 10_000, `the reply to "${text}"`);
 }
 
-/** A new report by SMS from its own number, verified automatically; returns its tracking ID and number. */
-async function smsReport(): Promise<{ id: string; from: string }> {
-  const from = newNumber();
-  const input = sms(`Listrik padam sejak kemarin di Jl. Cempaka ${randomBytes(2).toString('hex')} Bandung, trafo meledak.`, from);
+/** Files a report by SMS and waits until it is stored and verified automatically; returns its tracking ID. */
+async function filedBySms(text: string, from: string): Promise<string> {
+  const input = sms(text, from);
   await env.runtime.queues.enqueueInbound(InboundMessageSchema.parse(input), 60_000);
-  const id = await eventually(async () => {
+  return eventually(async () => {
     const { rows } = await env.runtime.db.query<{ id: string }>(
       `SELECT r.tracking_id AS id FROM inbound_receipts i JOIN reports r ON r.seq = i.report_seq WHERE i.external_id = $1 AND r.verification IS NOT NULL`,
       [input.externalId],
     );
     return rows[0]?.id;
-  }, 10_000, 'the SMS report');
-  return { id, from };
+  }, 10_000, `the SMS report "${text}"`);
+}
+
+/** A new report by SMS from a number of its own; returns its tracking ID and the number. */
+async function smsReport(): Promise<{ id: string; from: string }> {
+  const from = newNumber();
+  return { id: await filedBySms(`Listrik padam sejak kemarin di Jl. Cempaka ${randomBytes(2).toString('hex')} Bandung, trafo meledak.`, from), from };
 }
 
 const step = (id: string, route: string, who: Account, body: unknown) => call(env, 'POST', `/api/v1/admin/reports/${id}/${route}`, who, body);
@@ -143,15 +147,7 @@ describe('the reporter in the lifecycle', () => {
 
   it('keeps an ANONIM sender’s number from the agency everywhere it looks', async () => {
     const from = newNumber();
-    const input = sms('ANONIM pungutan liar di loket PLN Jl. Asia Afrika, petugas minta uang tambahan 50 ribu', from);
-    await env.runtime.queues.enqueueInbound(InboundMessageSchema.parse(input), 60_000);
-    const id = await eventually(async () => {
-      const { rows } = await env.runtime.db.query<{ id: string }>(
-        `SELECT r.tracking_id AS id FROM inbound_receipts i JOIN reports r ON r.seq = i.report_seq WHERE i.external_id = $1 AND r.verification IS NOT NULL`,
-        [input.externalId],
-      );
-      return rows[0]?.id;
-    }, 10_000, 'the anonymous SMS report');
+    const id = await filedBySms('ANONIM pungutan liar di loket PLN Jl. Asia Afrika, petugas minta uang tambahan 50 ribu', from);
     await go(id, 'verify', admin, { kind: 'pengaduan', weight: 'berat' });
     await go(id, 'dispose', admin, { agency: 'pln' });
     expect(await send(`${id} kejadian kemarin pukul 10 pagi`, from)).toBe('follow_up_added');

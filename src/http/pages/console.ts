@@ -3,6 +3,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { STEP_FROM } from '../../core/lifecycle.ts';
 import { KINDS, STATUS_LABELS, WEIGHTS, type ReportStatus } from '../../core/report.ts';
 import { STEP_ROLES, type Actor, type Role, type Step } from '../../core/roles.ts';
+// Types only: the console reads what the API answers, which is what these describe.
+import type { CaseDetail, CaseListItem } from '../../store/cases.ts';
 import { actorOfToken } from '../../store/users.ts';
 import type { HttpDeps } from '../app.ts';
 import { html, type Html } from './html.ts';
@@ -289,19 +291,7 @@ ${table('Sudah lewat tenggat', rows.filter((r) => r.breached))}
 ${table('Jatuh tempo dalam 24 jam', rows.filter((r) => !r.breached))}`;
 }
 
-interface CaseItem {
-  trackingId: string;
-  status: ReportStatus;
-  colour: string;
-  kind: string;
-  weight: string | null;
-  agency: string | null;
-  unit: string | null;
-  channel: string;
-  receivedAt: string;
-  anonim: boolean;
-  rahasia: boolean;
-}
+type CaseItem = CaseListItem;
 
 function inboxesOf(role: Role): { title: string; query: string; filter?: (i: CaseItem) => boolean }[] {
   switch (role) {
@@ -350,16 +340,6 @@ ${list.result.items.map(
     : html`<p class="muted">${list.result.message ?? 'Kosong.'}</p>`
 }`,
 )}`;
-}
-
-interface CaseDetail extends CaseItem {
-  text: string;
-  agencyName: string | null;
-  unitName: string | null;
-  suggestions: { agency?: string; weight?: string; kind?: string } | null;
-  deadlines: { clock: string; dueAt: string | null; paused: boolean; breached: boolean; remainingWorkingDays: number }[];
-  thread: { direction: 'in' | 'out'; channel: string; kind: string | null; text: string; status: string; at: string }[];
-  events: { type: string; actor: string; at: string; from: string | null; to: string | null; reason: string | null }[];
 }
 
 function reportScreen(
