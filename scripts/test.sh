@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-services.sh
+bash scripts/ensure-browser.sh
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npx tsc --noEmit
 exec npx vitest run "$@"

@@ -503,7 +503,7 @@ describe('other routes', () => {
     { method: 'GET' as const, url: '/api/v1/nope' },
     { method: 'GET' as const, url: '/api/v2/reports/5723181068' },
     { method: 'DELETE' as const, url: '/api/v1/reports/5723181068' },
-    { method: 'GET' as const, url: '/' },
+    { method: 'GET' as const, url: '/no-such-page' },
   ])('$method $url → 404 JSON', async ({ method, url }) => {
     expectError(await env.app.inject({ method, url }), 404, 'not_found');
   });

@@ -86,12 +86,31 @@ function reportForm(lang: Lang, values: FormValues, errors: Record<string, strin
 }
 
 /** A second click while the first submission is on its way does nothing (the Idempotency-Key covers the rest). */
-const SUBMIT_ONCE = `document.addEventListener('submit',function(e){var b=e.target.querySelector('[data-once]');if(b){if(b.dataset.sent){e.preventDefault();}b.dataset.sent='1';b.setAttribute('aria-disabled','true');}});`;
+const SUBMIT_ONCE = `document.addEventListener('submit',function(e){var b=e.target.querySelector('[data-once]');if(b){if(b.dataset.sent){e.preventDefault();}b.dataset.sent='1';b.setAttribute('aria-disabled','true');}});` +
+  // After a refused submission, the error summary takes the focus, so a screen reader reads it first.
+  `var s=document.getElementById('error-summary');if(s){s.focus();}`;
 
 export function citizenPages(deps: HttpDeps) {
   const fallback = deps.config.lang;
 
   return async (app: FastifyInstance) => {
+    // A form too large for the body limit (a pasted book, a 20 MB file) gets a page a citizen can
+    // read, not the API's JSON; every other error goes on to the app's handler.
+    app.setErrorHandler((err: { code?: string }, req, reply) => {
+      if (err.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') throw err;
+      const lang = langOf(req, fallback);
+      return send(
+        req,
+        reply,
+        lang,
+        t(lang, 'Laporan terlalu besar', 'The report is too large'),
+        html`<div class="error-summary" role="alert" tabindex="-1" id="error-summary"><h1>${t(lang, 'Laporan terlalu besar', 'The report is too large')}</h1>
+<p>${t(lang, 'Laporan tidak diterima karena terlalu besar. Persingkat isinya (paling banyak 10.000 karakter), lalu kirim lagi.', 'The report was not taken because it is too large. Shorten it (at most 10,000 characters) and send it again.')}</p>
+<p><a href="/">${t(lang, 'Kembali ke formulir', 'Back to the form')}</a></p></div>`,
+        413,
+      );
+    });
+
     const send = (req: FastifyRequest, reply: FastifyReply, lang: Lang, title: string, body: Html, status = 200, script?: string) => {
       rememberLang(req, reply);
       return reply

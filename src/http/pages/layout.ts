@@ -43,6 +43,7 @@ export function page(o: PageOptions): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${o.title} · LAPOR!</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/lapor.css">
 </head>
 <body>
