@@ -81,6 +81,12 @@ export const ConfigSchema = z.strictObject({
     .url()
     .default('http://127.0.0.1:3000')
     .describe('Where citizens reach the public pages: status links in notifications are built from it.'),
+  attachments: z
+    .strictObject({
+      maxBytes: positiveInt.default(5 * 1024 * 1024).describe('Largest file a citizen may attach (a photo or a PDF); more is refused with 413.'),
+      maxCount: positiveInt.default(3).describe('Most files one report may carry.'),
+    })
+    .prefault({}),
   auth: z
     .strictObject({
       tokenHours: positiveInt.default(12).describe('How long a login token lasts.'),

@@ -1,5 +1,5 @@
 import type { ChannelAdapter } from '../../src/core/channel.ts';
-import type { InboundMessage, Reporter } from '../../src/core/inbound.ts';
+import type { Attachment, InboundMessage, Reporter } from '../../src/core/inbound.ts';
 
 /** A report filed through the web form or the public API, already validated by the HTTP route. */
 export interface WebReportInput {
@@ -10,6 +10,8 @@ export interface WebReportInput {
   rahasia: boolean;
   idempotencyKey?: string | undefined;
   lang?: 'id' | 'en' | undefined;
+  /** Files uploaded before the report (POST /api/v1/attachments), claimed by it at intake. */
+  attachments?: Attachment[] | undefined;
 }
 
 /**
@@ -37,7 +39,7 @@ export function createWebAdapter(): WebAdapter {
         externalId: `t${input.trackingId}`,
         dedupKey: `web_${input.trackingId}`,
         text: input.text,
-        attachments: [],
+        attachments: input.attachments ?? [],
         receivedAt: now.toISOString(),
         replyContext: {},
         ...(input.lang ? { lang: input.lang } : {}),

@@ -72,6 +72,8 @@ export const AttachmentSchema = z.strictObject({
   contentType: cleanString(0, 127),
   size: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Where the bytes wait to be claimed by the report (the attachments table's token), when stored already. */
+  ref: z.string().regex(/^att_[A-Za-z0-9_-]{20,40}$/).optional(),
 });
 export type Attachment = z.infer<typeof AttachmentSchema>;
 

@@ -16,6 +16,7 @@ import { healthRoutes } from './routes/health.ts';
 import { pageRoutes } from './pages/plugin.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { agencyRoutes } from './routes/agencies.ts';
+import { attachmentRoutes } from './routes/attachments.ts';
 import { authRoutes } from './routes/auth.ts';
 import { reportRoutes } from './routes/reports.ts';
 
@@ -134,6 +135,7 @@ export async function buildApp(deps: HttpDeps) {
   await app.register(healthRoutes(deps));
   await app.register(reportRoutes(deps), { prefix: '/api/v1' });
   await app.register(agencyRoutes(deps), { prefix: '/api/v1' });
+  await app.register(attachmentRoutes(deps), { prefix: '/api/v1' });
   await app.register(authRoutes(deps), { prefix: '/api/v1' });
   await app.register(adminRoutes(deps), { prefix: '/api/v1/admin' });
   await app.register(pageRoutes(deps));

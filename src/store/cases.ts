@@ -7,6 +7,7 @@ import { actorLabel, canReach, mayReadIdentity, mayTake, type Actor } from '../c
 import type { Effect } from '../queue/jobs.ts';
 import { notifyEffect } from '../queue/queues.ts';
 import type { ChannelId } from '../core/inbound.ts';
+import { attachmentData, attachmentsOf, type AttachmentInfo } from './attachments.ts';
 import { deadlinesOf, endReportClocks, pauseReportClocks, reweighFollowUp, startReportClock, type ClockContext } from './clocks.ts';
 import { withTransaction, type Db, type Tx } from './db.ts';
 
@@ -293,6 +294,8 @@ export interface CaseDetail extends CaseListItem {
   incomplete: boolean;
   suggestions: Suggestions | null;
   deadlines: Deadline[];
+  /** Files the reporter attached: ids to fetch, names, types and sizes. */
+  attachments: AttachmentInfo[];
   thread: { direction: 'in' | 'out'; channel: string; kind: string | null; text: string; status: string; at: string }[];
   events: { type: string; actor: string; at: string; from: string | null; to: string | null; reason: string | null; data: unknown }[];
 }
@@ -300,7 +303,7 @@ export interface CaseDetail extends CaseListItem {
 /** Everything an agency needs to act on a report, and nothing of who sent it. */
 export async function caseDetail(db: Db, keys: DataKeys, clocks: ClockContext, actor: Actor, trackingId: string, now = new Date()): Promise<CaseDetail> {
   const r = await reachable(db, actor, trackingId, false);
-  const [messages, events, deadlines] = await Promise.all([
+  const [messages, events, deadlines, attachments] = await Promise.all([
     db.query<{ direction: 'in' | 'out'; channel: string; kind: string | null; sealedText: string; status: string; at: Date }>(
       `SELECT direction, channel, kind, sealed_text AS "sealedText", status, created_at AS at FROM messages WHERE report_seq = $1 ORDER BY id`,
       [r.seq],
@@ -310,6 +313,7 @@ export async function caseDetail(db: Db, keys: DataKeys, clocks: ClockContext, a
       [r.seq],
     ),
     deadlinesOf(db, clocks, r.seq, now),
+    attachmentsOf(db, r.seq),
   ]);
   return {
     trackingId: r.trackingId,
@@ -329,6 +333,7 @@ export async function caseDetail(db: Db, keys: DataKeys, clocks: ClockContext, a
     text: r.text,
     suggestions: r.verification?.suggestions ?? null,
     deadlines,
+    attachments,
     thread: messages.rows.map((m) => ({
       direction: m.direction,
       channel: m.channel,
@@ -369,4 +374,12 @@ export async function readReporter(db: Db, keys: DataKeys, actor: Actor, trackin
       address: str(sealed.address),
     };
   });
+}
+
+/** One attached file of a report the actor may reach (404 otherwise, as for the report itself). */
+export async function attachmentFor(db: Db, actor: Actor, trackingId: string, id: string): Promise<AttachmentInfo & { data: Buffer }> {
+  const r = await reachable(db, actor, trackingId, false);
+  const file = /^\d{1,19}$/.test(id) ? await attachmentData(db, r.seq, id) : undefined;
+  if (!file) throw new CaseError('not_found', `No attachment ${id} on report ${trackingId}.`);
+  return file;
 }

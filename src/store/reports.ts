@@ -108,7 +108,7 @@ interface NewReport {
 
 export interface FiledReport extends NewReport {
   /** The inbound message the report comes from: its receipt is claimed by the same statement. */
-  inbound: Pick<InboundMessage, 'channel' | 'account' | 'externalId' | 'dedupKey' | 'receivedAt'>;
+  inbound: Pick<InboundMessage, 'channel' | 'account' | 'externalId' | 'dedupKey' | 'receivedAt'> & { attachments?: InboundMessage['attachments'] };
   /** What the receipt keeps for a replay: the jobs to (re-)add once this is committed. */
   effects: readonly unknown[];
   /** The sealed reporter, or null when there is none to store. */
@@ -152,7 +152,9 @@ export async function fileReportFromInbound(db: Queryable, r: FiledReport): Prom
        SELECT seq, $4::timestamptz, 'citizen', 'received', 'belum_terverifikasi', $19::jsonb FROM report),
      clock AS (
        INSERT INTO report_clocks (report_seq, clock, started_at, working_days, due_at)
-       SELECT seq, 'verification', $15::timestamptz, $20::integer, $21::timestamptz FROM report WHERE $21::timestamptz IS NOT NULL)
+       SELECT seq, 'verification', $15::timestamptz, $20::integer, $21::timestamptz FROM report WHERE $21::timestamptz IS NOT NULL),
+     attached AS (
+       UPDATE attachments SET report_seq = report.seq FROM report WHERE attachments.token = ANY($22::text[]) AND attachments.report_seq IS NULL)
      SELECT count(*)::int AS claimed FROM receipt`,
     [
       r.inbound.channel,
@@ -176,6 +178,7 @@ export async function fileReportFromInbound(db: Queryable, r: FiledReport): Prom
       JSON.stringify(r.event.data),
       r.verificationClock?.workingDays ?? null,
       r.verificationClock?.dueAt ?? null,
+      (r.inbound.attachments ?? []).flatMap((a) => (a.ref ? [a.ref] : [])),
     ],
   );
   return rows[0]!.claimed === 1;

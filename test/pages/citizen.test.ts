@@ -40,6 +40,31 @@ describe('the report form', () => {
     expect(page.body).toContain(`CEK ${id}`);
   });
 
+  it('takes a photo with the report as a browser sends it (multipart), and refuses a file that is not one', async () => {
+    const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
+    const multipart = (fields: Record<string, string>, file: { name: string; type: string; data: Buffer }) => {
+      const boundary = '----lapor' + KEY.slice(0, 8);
+      const parts: Buffer[] = Object.entries(fields).map(([k, v]) => Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
+      parts.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="attachment"; filename="${file.name}"\r\ncontent-type: ${file.type}\r\n\r\n`), file.data, Buffer.from(`\r\n--${boundary}--\r\n`));
+      return env.app.inject({ method: 'POST', url: '/lapor', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, payload: Buffer.concat(parts) });
+    };
+    const ok = await multipart({ text: 'Saluran air tersumbat di Jl. Sukajadi 9, foto terlampir.', key: KEY.replace('3b', '6e'), lang: 'id' }, { name: 'selokan.png', type: 'image/png', data: PNG });
+    expect(ok.statusCode, ok.body).toBe(303);
+    const id = (ok.headers.location as string).slice(7, 17);
+    const stored = await eventually(async () => {
+      const { rows } = await env.runtime.db.query<{ filename: string }>('SELECT a.filename FROM attachments a JOIN reports r ON r.seq = a.report_seq WHERE r.tracking_id = $1', [id]);
+      return rows[0];
+    }, 10_000, 'the photo claimed by the report');
+    expect(stored.filename).toBe('selokan.png');
+
+    const exe = await multipart({ text: 'Ini bukan foto sungguhan, hanya berkas program.', key: KEY.replace('3b', '7f') }, { name: 'foto.jpg', type: 'image/jpeg', data: Buffer.from('MZ\x90\x00 program') });
+    expect(exe.statusCode).toBe(400);
+    expect(exe.body).toContain('<a href="#attachment">');
+    const big = await multipart({ text: 'Foto yang terlalu besar untuk dikirim.', key: KEY.replace('3b', '8a') }, { name: 'besar.png', type: 'image/png', data: Buffer.concat([PNG, Buffer.alloc(20 * 1024 * 1024)]) });
+    expect(big.statusCode).toBe(413);
+    expect(big.body).toContain('Laporan terlalu besar');
+  });
+
   it('shows what to fix, linked to the field, and files nothing', async () => {
     const { rows: before } = await env.runtime.db.query<{ n: number }>('SELECT count(*)::int AS n FROM reports');
     const res = await post({ text: '\u200b\u200b', phone: '08abc', email: 'bukan email', key: KEY.replace('3b', '4c') });

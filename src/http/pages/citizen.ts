@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { HttpDeps } from '../app.ts';
 import { html, type Html } from './html.ts';
@@ -35,7 +36,7 @@ function nav(lang: Lang): Html {
 <li><a href="/statistik">${t(lang, 'Statistik', 'Statistics')}</a></li>`;
 }
 
-function reportForm(lang: Lang, values: FormValues, errors: Record<string, string>): Html {
+function reportForm(lang: Lang, values: FormValues, errors: Record<string, string>, maxMb: number): Html {
   const err = (field: string) => (errors[field] ? html`<p class="field-error" id="${field}-error">${errors[field]}</p>` : '');
   const described = (field: string, hint?: string) => {
     const ids = [hint, errors[field] ? `${field}-error` : undefined].filter(Boolean).join(' ');
@@ -51,7 +52,7 @@ function reportForm(lang: Lang, values: FormValues, errors: Record<string, strin
   return html`${summary}
 <h1>${t(lang, 'Laporkan keluhan pelayanan publik', 'Report a problem with a public service')}</h1>
 <p>${t(lang, 'Laporan Anda diteruskan ke instansi yang berwenang. Anda akan menerima nomor laporan untuk memantau tindak lanjutnya.', 'Your report goes to the agency responsible. You get a tracking number to follow it.')}</p>
-<form method="post" action="/lapor" novalidate>
+<form method="post" action="/lapor" enctype="multipart/form-data" novalidate>
   <input type="hidden" name="key" value="${values.key ?? randomUUID()}">
   <input type="hidden" name="lang" value="${lang}">
   <label for="text">${t(lang, 'Apa yang terjadi, di mana, dan kapan?', 'What happened, where and when?')}</label>
@@ -68,6 +69,11 @@ function reportForm(lang: Lang, values: FormValues, errors: Record<string, strin
     <div class="choice"><input type="radio" id="privacy-rahasia" name="privacy" value="rahasia" ${privacy === 'rahasia' ? 'checked' : ''}>
       <label for="privacy-rahasia">${t(lang, 'Rahasia: isi laporan tidak dipublikasikan; hanya statusnya.', 'Confidential: the report is never published; only its status is.')}</label></div>
   </fieldset>
+
+  <label for="attachment">${t(lang, 'Lampiran (boleh dikosongkan)', 'Attachment (optional)')}</label>
+  <p class="hint" id="attachment-hint">${t(lang, `Satu foto (JPEG, PNG, WebP) atau PDF, paling besar ${maxMb} MB.`, `One photo (JPEG, PNG, WebP) or PDF, at most ${maxMb} MB.`)}</p>
+  ${err('attachment')}
+  <input type="file" id="attachment" name="attachment" accept="image/jpeg,image/png,image/webp,application/pdf"${described('attachment', 'attachment-hint')}>
 
   <h2>${t(lang, 'Identitas (boleh dikosongkan)', 'Who you are (optional)')}</h2>
   <p class="hint">${t(lang, 'Nomor HP atau email membuat Anda dapat dihubungi bila instansi perlu keterangan tambahan.', 'A phone number or email lets the agency reach you if it needs more information.')}</p>
@@ -92,12 +98,17 @@ const SUBMIT_ONCE = `document.addEventListener('submit',function(e){var b=e.targ
 
 export function citizenPages(deps: HttpDeps) {
   const fallback = deps.config.lang;
+  const maxBytes = deps.config.attachments.maxBytes;
+  const maxMb = Math.round((maxBytes / (1024 * 1024)) * 10) / 10;
 
   return async (app: FastifyInstance) => {
+    // The form is multipart (it may carry a file): parsed only here, with limits of its own.
+    await app.register(multipart, { limits: { fileSize: maxBytes, files: 1, fields: 12, fieldSize: deps.config.http.bodyLimitBytes, parts: 13 } });
+
     // A form too large for the body limit (a pasted book, a 20 MB file) gets a page a citizen can
     // read, not the API's JSON; every other error goes on to the app's handler.
     app.setErrorHandler((err: { code?: string }, req, reply) => {
-      if (err.code !== 'FST_ERR_CTP_BODY_TOO_LARGE') throw err;
+      if (!TOO_LARGE.has(err.code ?? '')) throw err;
       const lang = langOf(req, fallback);
       return send(
         req,
@@ -105,7 +116,7 @@ export function citizenPages(deps: HttpDeps) {
         lang,
         t(lang, 'Laporan terlalu besar', 'The report is too large'),
         html`<div class="error-summary" role="alert" tabindex="-1" id="error-summary"><h1>${t(lang, 'Laporan terlalu besar', 'The report is too large')}</h1>
-<p>${t(lang, 'Laporan tidak diterima karena terlalu besar. Persingkat isinya (paling banyak 10.000 karakter), lalu kirim lagi.', 'The report was not taken because it is too large. Shorten it (at most 10,000 characters) and send it again.')}</p>
+<p>${t(lang, `Laporan tidak diterima karena terlalu besar. Persingkat isinya (paling banyak 10.000 karakter) dan lampirkan paling banyak satu berkas ${maxMb} MB, lalu kirim lagi.`, `The report was not taken because it is too large. Shorten it (at most 10,000 characters), attach at most one file of ${maxMb} MB, and send it again.`)}</p>
 <p><a href="/">${t(lang, 'Kembali ke formulir', 'Back to the form')}</a></p></div>`,
         413,
       );
@@ -122,17 +133,27 @@ export function citizenPages(deps: HttpDeps) {
 
     app.get('/', async (req, reply) => {
       const lang = langOf(req, fallback);
-      return send(req, reply, lang, t(lang, 'Buat laporan', 'File a report'), reportForm(lang, {}, {}), 200, SUBMIT_ONCE);
+      return send(req, reply, lang, t(lang, 'Buat laporan', 'File a report'), reportForm(lang, {}, {}, maxMb), 200, SUBMIT_ONCE);
     });
 
     app.post('/lapor', async (req, reply) => {
-      const form = (req.body ?? {}) as Record<string, string | undefined>;
+      const { form, file } = await readForm(req);
       const lang: Lang = form.lang === 'en' ? 'en' : form.lang === 'id' ? 'id' : langOf(req, fallback);
       const values: FormValues = { text: form.text, name: form.name, phone: form.phone, email: form.email, privacy: form.privacy, key: form.key };
       const reporter = Object.fromEntries(
         (['name', 'phone', 'email'] as const).map((k) => [k, values[k]?.trim()]).filter(([, v]) => v),
       );
       const key = /^[0-9a-f-]{36}$/.test(values.key ?? '') ? values.key! : randomUUID();
+      // The file goes first, through the same API a mobile app uses; the report then names it.
+      let attachment: string | undefined;
+      if (file) {
+        const uploaded = await app.inject({ method: 'POST', url: '/api/v1/attachments', headers: { 'content-type': file.mimetype, 'x-filename': encodeURIComponent(file.filename) }, payload: file.data });
+        if (uploaded.statusCode !== 201) {
+          const errors = { attachment: t(lang, 'Lampiran harus foto (JPEG, PNG, WebP) atau PDF.', 'The attachment must be a photo (JPEG, PNG, WebP) or a PDF.') };
+          return send(req, reply, lang, t(lang, 'Periksa laporan Anda', 'Check your report'), reportForm(lang, { ...values, key }, errors, maxMb), 400, SUBMIT_ONCE);
+        }
+        attachment = uploaded.json().attachment as string;
+      }
       const res = await app.inject({
         method: 'POST',
         url: '/api/v1/reports',
@@ -143,9 +164,11 @@ export function citizenPages(deps: HttpDeps) {
           anonim: values.privacy === 'anonim',
           rahasia: values.privacy === 'rahasia',
           lang,
+          ...(attachment ? { attachments: [attachment] } : {}),
         }),
       });
       if (res.statusCode === 201) return reply.redirect(`/lapor/${res.json().trackingId}?baru=1`, 303);
+      if (res.statusCode === 413) throw Object.assign(new Error('the report is over the API body limit'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE' });
       if (res.statusCode === 400 || res.statusCode === 422) {
         const body = res.json() as { details?: { path: string; message: string }[]; hint?: string };
         const errors: Record<string, string> = {};
@@ -154,7 +177,7 @@ export function citizenPages(deps: HttpDeps) {
           errors[field] ??= fieldMessage(lang, field, body.hint);
         }
         if (!Object.keys(errors).length) errors.text = fieldMessage(lang, 'text');
-        return send(req, reply, lang, t(lang, 'Periksa laporan Anda', 'Check your report'), reportForm(lang, { ...values, key }, errors), 400, SUBMIT_ONCE);
+        return send(req, reply, lang, t(lang, 'Periksa laporan Anda', 'Check your report'), reportForm(lang, { ...values, key }, errors, maxMb), 400, SUBMIT_ONCE);
       }
       return send(
         req,
@@ -190,6 +213,35 @@ export function citizenPages(deps: HttpDeps) {
       return send(req, reply, lang, t(lang, `Laporan ${id}`, `Report ${id}`), statusPage(lang, res.json(), fresh));
     });
   };
+}
+
+/** Errors meaning "too large": the urlencoded body limit, a multipart file over its limit. */
+const TOO_LARGE = new Set(['LAPOR_FIELD_TOO_LARGE', 'FST_ERR_CTP_BODY_TOO_LARGE', 'FST_REQ_FILE_TOO_LARGE', 'FST_FILES_LIMIT', 'FST_PARTS_LIMIT', 'FST_FIELDS_LIMIT']);
+
+interface UploadedFile {
+  filename: string;
+  mimetype: string;
+  data: Buffer;
+}
+
+/** The form's fields and its file, from a multipart post (a browser) or an urlencoded one (a script, an old phone). */
+async function readForm(req: FastifyRequest): Promise<{ form: Record<string, string | undefined>; file?: UploadedFile }> {
+  if (!req.isMultipart()) return { form: (req.body ?? {}) as Record<string, string | undefined> };
+  const form: Record<string, string | undefined> = {};
+  let file: UploadedFile | undefined;
+  for await (const part of req.parts()) {
+    if (part.type === 'file') {
+      const data = await part.toBuffer();
+      // A browser sends an empty file part when nothing was chosen.
+      if (data.length) file = { filename: part.filename, mimetype: part.mimetype, data };
+    } else if (part.valueTruncated) {
+      // A field over its limit is cut by the parser; a cut complaint must not be filed as if whole.
+      throw Object.assign(new Error('a form field is over its limit'), { code: 'LAPOR_FIELD_TOO_LARGE' });
+    } else if (typeof part.value === 'string') {
+      form[part.fieldname] = part.value;
+    }
+  }
+  return file ? { form, file } : { form };
 }
 
 function fieldMessage(lang: Lang, field: string, hint?: string): string {

@@ -186,6 +186,20 @@ export function consolePages(deps: HttpDeps) {
       return showReport(req, reply, session, ok ? { ok } : {});
     });
 
+    app.get('/admin/laporan/:trackingId/lampiran/:id', async (req, reply) => {
+      const session = await requireSession(req, reply);
+      if (!session) return reply;
+      const { trackingId, id } = req.params as { trackingId: string; id: string };
+      const res = await app.inject({
+        method: 'GET',
+        url: `/api/v1/admin/reports/${encodeURIComponent(trackingId)}/attachments/${encodeURIComponent(id)}`,
+        headers: { authorization: `Bearer ${session.token}` },
+      });
+      if (res.statusCode !== 200) return render(reply, 'Lampiran tidak ditemukan', html`<h1>Lampiran tidak ditemukan</h1><p><a href="/admin/laporan/${trackingId}">Kembali</a></p>`, session, res.statusCode);
+      for (const header of ['content-type', 'content-disposition', 'x-content-type-options', 'cache-control'] as const) reply.header(header, res.headers[header]);
+      return reply.send(res.rawPayload);
+    });
+
     app.post('/admin/laporan/:trackingId/identitas', async (req, reply) => {
       const session = await requireSession(req, reply);
       if (!session) return reply;
@@ -386,6 +400,11 @@ ${extra.error ? html`<div class="error-summary" role="alert"><p>${extra.error}</
 <h2>Isi laporan</h2>
 <blockquote>${r.text}</blockquote>
 ${r.suggestions ? html`<p class="muted">Saran aturan: ${[r.suggestions.kind, r.suggestions.weight, r.suggestions.agency].filter(Boolean).join(' · ')}</p>` : ''}
+${
+  r.attachments.length
+    ? html`<h2>Lampiran</h2><ul>${r.attachments.map((a) => html`<li><a href="/admin/laporan/${r.trackingId}/lampiran/${a.id}" download>${a.filename}</a> <span class="muted">(${a.contentType}, ${Math.ceil(a.size / 1024)} KB)</span></li>`)}</ul>`
+    : ''
+}
 <h2>Tenggat</h2>
 ${
   r.deadlines.length

@@ -8,7 +8,7 @@ import { KINDS, STATUSES, WEIGHTS, type ReportWeight } from '../../core/report.t
 import { mayOperate, type Actor } from '../../core/roles.ts';
 import { listDeadLetters, replayDeadLetters } from '../../queue/dlq.ts';
 import { upsertAgency, upsertUnit } from '../../store/agencies.ts';
-import { CaseError, caseDetail, listCases, readReporter, takeStep } from '../../store/cases.ts';
+import { CaseError, attachmentFor, caseDetail, listCases, readReporter, takeStep } from '../../store/cases.ts';
 import { deadlinesAtRisk } from '../../store/clocks.ts';
 import type { HttpDeps } from '../app.ts';
 import { requireActor } from '../auth.ts';
@@ -143,6 +143,27 @@ export function adminRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         return sendCaseError(reply, err);
       }
     });
+
+    app.get(
+      '/reports/:trackingId/attachments/:id',
+      { schema: { summary: 'A file the reporter attached (always as a download)', params: TrackingIdParam.extend({ id: z.string().regex(/^\d{1,19}$/) }) } },
+      async (req, reply) => {
+        const actor = actorOf(req);
+        try {
+          if (actor.role === 'operator') throw new CaseError('forbidden', 'Operators see queues and links, not reports.');
+          const file = await attachmentFor(db, actor, req.params.trackingId, req.params.id);
+          // Never shown inline: a PDF or an image opens as a download, so nothing in it runs in our origin.
+          return reply
+            .header('content-type', file.contentType)
+            .header('content-disposition', `attachment; filename="${file.filename.replace(/[^A-Za-z0-9._ -]/g, '_')}"`)
+            .header('x-content-type-options', 'nosniff')
+            .header('cache-control', 'private, no-store')
+            .send(file.data);
+        } catch (err) {
+          return sendCaseError(reply, err);
+        }
+      },
+    );
 
     app.get('/reports/:trackingId/reporter', { schema: { summary: "The reporter's identity (recorded as read)", params: TrackingIdParam } }, async (req, reply) => {
       const actor = actorOf(req);

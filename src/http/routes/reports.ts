@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { EMPTY_TEXT_MESSAGE, ReporterSchema, textField } from '../../core/inbound.ts';
+import { EMPTY_TEXT_MESSAGE, ReporterSchema, textField, type Attachment } from '../../core/inbound.ts';
+import { unclaimedAttachments } from '../../store/attachments.ts';
 import { STATUS_LABELS, STATUSES, colourOf } from '../../core/report.ts';
 import { parseTrackingId } from '../../core/tracking-id.ts';
 import { createWebAdapter, type WebReportInput } from '../../../adapters/web/index.ts';
@@ -27,6 +28,8 @@ const CreateReportBody = z.strictObject({
   rahasia: z.boolean().default(false),
   /** Language of the status page and notifications; Bahasa Indonesia unless asked. */
   lang: z.enum(['id', 'en']).optional(),
+  /** Files uploaded first with POST /api/v1/attachments, by their tokens. */
+  attachments: z.array(z.string().regex(/^att_[A-Za-z0-9_-]{20,40}$/, 'a token from POST /api/v1/attachments')).max(10).optional(),
 });
 
 const CreatedReport = z.object({
@@ -83,9 +86,13 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
 
         let trackingId: string | undefined;
         let replayed = false;
+        let attachments: Attachment[] = [];
         try {
           if (idemRedisKey) trackingId = await claimedTrackingId(idemRedisKey, fingerprint);
           replayed = Boolean(trackingId);
+          // Checked before an ID is handed out: a refused request must leave no Idempotency-Key behind
+          // that a retry would answer with 201. (A replay's files were claimed by its own first try.)
+          if (!replayed && body.attachments?.length) attachments = await claimableAttachments(body.attachments);
           if (!trackingId) {
             const candidate = codec.fromSequence(await sequence.take());
             if (idemRedisKey) {
@@ -103,7 +110,7 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         }
         if (!trackingId) throw new EnqueueUnavailableError(new Error('idempotency key vanished'));
 
-        const input: WebReportInput = { trackingId, text: body.text, reporter: body.reporter, anonim: body.anonim, rahasia: body.rahasia, idempotencyKey: key, lang: body.lang };
+        const input: WebReportInput = { trackingId, text: body.text, reporter: body.reporter, anonim: body.anonim, rahasia: body.rahasia, idempotencyKey: key, lang: body.lang, attachments };
         // The dedup key is a tracking ID allocated just now (or the one an Idempotency-Key resolved to):
         // the job id alone deduplicates it, so no dedup window is needed.
         const result = await queues.enqueueInbound(web.normalize(input, { now: new Date() }), 0);
@@ -117,6 +124,19 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         });
       },
     );
+
+    /** The uploads a new report may claim: every token known and not yet another report's, else 400. */
+    async function claimableAttachments(tokens: readonly string[]): Promise<Attachment[]> {
+      const unique = [...new Set(tokens)];
+      if (unique.length > config.attachments.maxCount) {
+        throw httpError(400, 'too_many_attachments', `A report takes at most ${config.attachments.maxCount} files.`);
+      }
+      const found = await unclaimedAttachments(db, unique);
+      if (found.length !== unique.length) {
+        throw httpError(400, 'unknown_attachment', 'An attachment token is unknown or already used by a report: upload the file again.');
+      }
+      return found.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.size, sha256: a.sha256, ref: a.token }));
+    }
 
     /** The tracking ID an earlier request with this key got; 422 when the body differs. */
     async function claimedTrackingId(redisKey: string, fingerprint: string): Promise<string | undefined> {

@@ -1,0 +1,61 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { AttachmentType } from '../core/attachments.ts';
+import type { Db, Tx } from './db.ts';
+
+type Queryable = Db | Tx;
+
+export interface StoredAttachment {
+  token: string;
+  filename: string;
+  contentType: AttachmentType;
+  size: number;
+  sha256: string;
+}
+
+/** Keeps an uploaded file until a report claims it by its token. */
+export async function storeAttachment(db: Queryable, file: { filename: string; contentType: AttachmentType; data: Buffer }): Promise<StoredAttachment> {
+  const token = `att_${randomBytes(18).toString('base64url')}`;
+  const sha256 = createHash('sha256').update(file.data).digest('hex');
+  await db.query(`INSERT INTO attachments (token, filename, content_type, size, sha256, data) VALUES ($1, $2, $3, $4, $5, $6)`, [
+    token,
+    file.filename,
+    file.contentType,
+    file.data.length,
+    sha256,
+    file.data,
+  ]);
+  return { token, filename: file.filename, contentType: file.contentType, size: file.data.length, sha256 };
+}
+
+/** The uploads these tokens name that no report has claimed yet (the others are someone else's, or unknown). */
+export async function unclaimedAttachments(db: Queryable, tokens: readonly string[]): Promise<StoredAttachment[]> {
+  if (!tokens.length) return [];
+  const { rows } = await db.query<StoredAttachment>(
+    `SELECT token, filename, content_type AS "contentType", size, sha256 FROM attachments WHERE token = ANY($1) AND report_seq IS NULL`,
+    [tokens],
+  );
+  return rows;
+}
+
+export interface AttachmentInfo {
+  id: string;
+  filename: string;
+  contentType: AttachmentType;
+  size: number;
+}
+
+export async function attachmentsOf(db: Queryable, seq: string): Promise<AttachmentInfo[]> {
+  const { rows } = await db.query<AttachmentInfo>(
+    `SELECT id::text, filename, content_type AS "contentType", size FROM attachments WHERE report_seq = $1 ORDER BY id`,
+    [seq],
+  );
+  return rows;
+}
+
+export async function attachmentData(db: Queryable, seq: string, id: string): Promise<(AttachmentInfo & { data: Buffer }) | undefined> {
+  const { rows } = await db.query<AttachmentInfo & { data: Buffer }>(
+    `SELECT id::text, filename, content_type AS "contentType", size, data FROM attachments WHERE report_seq = $1 AND id = $2`,
+    [seq, id],
+  );
+  return rows[0];
+}
