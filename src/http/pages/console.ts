@@ -93,8 +93,8 @@ export function consolePages(deps: HttpDeps) {
         .header('content-type', 'text/html; charset=utf-8')
         .header('cache-control', 'no-store')
         .header('x-frame-options', 'DENY')
-        .header('content-security-policy', "default-src 'self'; frame-ancestors 'none'; form-action 'self'")
-        .send(page({ lang: LANG, title, body, path: '/admin', wide: true, ...(session ? { nav: nav(session) } : {}) }));
+        .header('content-security-policy', "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'")
+        .send(page({ lang: LANG, title, body, path: '/admin', wide: true, oneLanguage: true, ...(session ? { nav: nav(session) } : {}) }));
 
     /** The session of a request, or a redirect to the login page. */
     const requireSession = async (req: FastifyRequest, reply: FastifyReply): Promise<Session | undefined> => {
@@ -464,7 +464,7 @@ ${
     : html`<p class="muted">Proses ini tidak memegang tautan kanal.</p>`
 }
 <h2>Antrean</h2>
-<div class="scroll"><table><thead><tr><th scope="col">Antrean</th><th scope="col" class="num">Menunggu</th><th scope="col" class="num">Aktif</th><th scope="col" class="num">Tertunda</th><th scope="col" class="num">Gagal</th></tr></thead><tbody>
+<div class="scroll"><table><thead><tr><th scope="col">Antrean</th><th scope="col" class="num">Menunggu</th><th scope="col" class="num">Aktif</th><th scope="col" class="num">Terjadwal</th><th scope="col" class="num">Gagal</th></tr></thead><tbody>
 ${queues.queues.map((q) => html`<tr><td>${q.name}</td><td class="num">${q.waiting}</td><td class="num">${q.active}</td><td class="num">${q.delayed}</td><td class="num">${q.failed}</td></tr>`)}
 </tbody></table></div>
 <p><a href="/admin/queues/">Dasbor antrean (bull-board)</a></p>

@@ -33,6 +33,8 @@ export interface PageOptions {
   wide?: boolean;
   /** Page-specific script (our own code only). */
   script?: string;
+  /** Pages in one language only (the console) offer no language switch. */
+  oneLanguage?: boolean;
 }
 
 export function page(o: PageOptions): string {
@@ -53,7 +55,7 @@ export function page(o: PageOptions): string {
   <nav class="site" aria-label="${o.lang === 'id' ? 'Menu utama' : 'Main menu'}">
     <ul>
       ${o.nav ?? ''}
-      <li><a href="${switchTo}" hreflang="${other}" lang="${other}">${other === 'en' ? 'English' : 'Bahasa Indonesia'}</a></li>
+      ${o.oneLanguage ? '' : html`<li><a href="${switchTo}" hreflang="${other}" lang="${other}">${other === 'en' ? 'English' : 'Bahasa Indonesia'}</a></li>`}
     </ul>
   </nav>
 </header>
