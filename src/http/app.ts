@@ -19,6 +19,7 @@ import { agencyRoutes } from './routes/agencies.ts';
 import { attachmentRoutes } from './routes/attachments.ts';
 import { authRoutes } from './routes/auth.ts';
 import { reportRoutes } from './routes/reports.ts';
+import { statsRoutes } from './routes/stats.ts';
 
 export type HttpDeps = Pick<Runtime, 'config' | 'log' | 'db' | 'queues' | 'codec' | 'keys' | 'producer' | 'metrics' | 'adapters' | 'clocks'>;
 
@@ -135,6 +136,7 @@ export async function buildApp(deps: HttpDeps) {
   await app.register(healthRoutes(deps));
   await app.register(reportRoutes(deps), { prefix: '/api/v1' });
   await app.register(agencyRoutes(deps), { prefix: '/api/v1' });
+  await app.register(statsRoutes(deps), { prefix: '/api/v1' });
   await app.register(attachmentRoutes(deps), { prefix: '/api/v1' });
   await app.register(authRoutes(deps), { prefix: '/api/v1' });
   await app.register(adminRoutes(deps), { prefix: '/api/v1/admin' });

@@ -94,6 +94,13 @@ describe('citizen pages in a browser', { timeout: TIMEOUT }, () => {
     clean(page);
   });
 
+  it('the statistics (/statistik) are light, accessible, fit a small phone, and link the open data', async () => {
+    const page = await firstVisit('/statistik', 'statistics');
+    expect(await page.locator('a[href^="/api/v1/stats.csv"]').count()).toBe(1);
+    expect((await formControls(page)).filter((c) => !c.name.trim()), 'controls without an accessible name').toEqual([]);
+    clean(page);
+  });
+
   it('a citizen files a report by keyboard alone and lands on its number', async () => {
     const page = await open();
     await page.goto(`${base}/`);

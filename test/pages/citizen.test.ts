@@ -97,6 +97,16 @@ describe('the report form', () => {
     expect((await env.app.inject({ method: 'GET', url: '/lapor?id=12%2034' })).headers.location).toBe('/lapor/1234');
   });
 
+  it('shows the statistics per agency with the open data link, and refuses a window that is not one', async () => {
+    const res = await env.app.inject({ method: 'GET', url: '/statistik?from=2026-01-01&to=2026-12-31' });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toContain('href="/api/v1/stats.csv?from=2026-01-01&amp;to=2026-12-31"');
+    expect(res.body).toMatch(/PT PLN \(Persero\)|Belum ada laporan/);
+    const bad = await env.app.inject({ method: 'GET', url: '/statistik?from=2026-12-31&to=2026-01-01' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toContain('role="alert"');
+  });
+
   it('serves the stylesheet with a validator, and pages in Bahasa Indonesia by default', async () => {
     const css = await env.app.inject({ method: 'GET', url: '/assets/lapor.css' });
     expect(css.statusCode).toBe(200);

@@ -80,6 +80,11 @@ describe('a report walked to selesai by the people who run LAPOR!', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect((await texts()).filter((t) => /telah selesai/.test(t))).toHaveLength(1);
 
+    // The statistics count it: forwarded to PLN and answered today, closed automatically on the sweep's date.
+    const jakarta = (iso: string) => new Date(Date.parse(iso) + 7 * 3_600_000).toISOString().slice(0, 10);
+    const stats = (await (await fetch(`${api}/api/v1/stats?from=${jakarta(new Date().toISOString())}&to=${jakarta(at)}`)).json()) as { agencies: Record<string, unknown>[] };
+    expect(stats.agencies.find((a) => a.agency === 'pln')).toMatchObject({ received: 1, forwarded: 1, answered: 1, answeredOnTime: 1, closedAutomatically: 1, byColour: { merah: 0, kuning: 0, hijau: 1 } });
+
     expect(await gateway.kill('SIGTERM')).toEqual({ code: 0, signal: null });
   });
 });

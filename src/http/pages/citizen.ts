@@ -197,6 +197,18 @@ export function citizenPages(deps: HttpDeps) {
       return send(req, reply, lang, t(lang, 'Cek status laporan', 'Check a report'), lookupForm(lang));
     });
 
+    app.get('/statistik', async (req, reply) => {
+      const lang = langOf(req, fallback);
+      const q = req.query as Record<string, string | undefined>;
+      const today = jakartaToday();
+      const from = q.from ?? shiftDays(today, -29);
+      const to = q.to ?? today;
+      const res = await app.inject({ method: 'GET', url: `/api/v1/stats?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}` });
+      const body = res.json() as StatsBody & { message?: string };
+      const error = res.statusCode === 200 ? undefined : t(lang, 'Periode tidak valid: pilih tanggal mulai dan akhir (paling lama satu tahun).', 'Not a valid period: choose a start and an end date (at most a year).');
+      return send(req, reply, lang, t(lang, 'Statistik', 'Statistics'), statsPage(lang, from, to, res.statusCode === 200 ? body : undefined, error), res.statusCode === 200 ? 200 : 400);
+    });
+
     app.get('/lapor/:trackingId', async (req, reply) => {
       const lang = langOf(req, fallback);
       const id = (req.params as { trackingId: string }).trackingId.replace(/\s+/g, '');
@@ -303,4 +315,64 @@ ${answers.length ? html`<h2>${t(lang, 'Tanggapan instansi', 'The agency’s answ
 <h2>${t(lang, 'Riwayat', 'History')}</h2>
 <ol class="timeline">${r.timeline.map((e) => html`<li><time datetime="${e.at}">${when(lang, e.at)}</time>: ${e.statusLabel ?? e.event}</li>`)}</ol>
 ${r.pending ? html`<p class="muted">${t(lang, 'Laporan sedang dicatat; muat ulang halaman ini sebentar lagi.', 'The report is being recorded; reload this page in a moment.')}</p>` : ''}`;
+}
+
+interface StatsRow {
+  agency: string | null;
+  name: string;
+  received: number;
+  verified: number;
+  forwarded: number;
+  answered: number;
+  answeredOnTime: number;
+  medianWorkingDaysToAnswer: number | null;
+  closedByReporter: number;
+  closedByAdmin: number;
+  closedAutomatically: number;
+  returned: number;
+  byColour: { merah: number; kuning: number; hijau: number };
+}
+interface StatsBody {
+  from: string;
+  to: string;
+  agencies: StatsRow[];
+}
+
+function jakartaToday(): string {
+  return new Date(Date.now() + 7 * 3_600_000).toISOString().slice(0, 10);
+}
+
+function shiftDays(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/** Per agency, the API's figures as a table, the reports received as bars, and the open-data CSV. */
+function statsPage(lang: Lang, from: string, to: string, stats: StatsBody | undefined, error?: string): Html {
+  const rows = (stats?.agencies ?? []).filter((r) => r.received || r.answered || r.byColour.merah + r.byColour.kuning + r.byColour.hijau);
+  const most = Math.max(1, ...rows.map((r) => r.received));
+  const percent = (part: number, whole: number) => (whole ? `${Math.round((part / whole) * 100)}%` : '-');
+  return html`<h1>${t(lang, 'Statistik pengaduan per instansi', 'Complaints per agency')}</h1>
+${error ? html`<div class="error-summary" role="alert"><p>${error}</p></div>` : ''}
+<form method="get" action="/statistik">
+  <label for="from">${t(lang, 'Dari tanggal', 'From')}</label><input type="date" id="from" name="from" value="${from}">
+  <label for="to">${t(lang, 'Sampai tanggal', 'To')}</label><input type="date" id="to" name="to" value="${to}">
+  <div><button type="submit">${t(lang, 'Tampilkan', 'Show')}</button></div>
+</form>
+${
+  stats
+    ? html`<p><a href="/api/v1/stats.csv?from=${from}&amp;to=${to}" download>${t(lang, 'Unduh data terbuka (CSV)', 'Download the open data (CSV)')}</a></p>
+${
+  rows.length
+    ? html`<h2>${t(lang, 'Laporan diterima', 'Reports received')}</h2>
+<ul class="chart">${rows.map((r) => html`<li><span class="bar" style="width:${Math.max(2, Math.round((r.received / most) * 100))}%"></span> ${r.name}: ${r.received}</li>`)}</ul>
+<div class="scroll"><table>
+<caption class="visually-hidden">${t(lang, `Statistik ${from} sampai ${to}`, `Statistics from ${from} to ${to}`)}</caption>
+<thead><tr><th scope="col">${t(lang, 'Instansi', 'Agency')}</th><th scope="col" class="num">${t(lang, 'Diterima', 'Received')}</th><th scope="col" class="num">${t(lang, 'Ditindaklanjuti', 'Answered')}</th><th scope="col" class="num">${t(lang, 'Tepat waktu', 'On time')}</th><th scope="col" class="num">${t(lang, 'Median hari kerja', 'Median working days')}</th><th scope="col" class="num">${t(lang, 'Dikembalikan', 'Returned')}</th><th scope="col" class="num">${t(lang, 'Selesai', 'Closed')}</th><th scope="col" class="num">${t(lang, 'Merah / kuning / hijau', 'Red / yellow / green')}</th></tr></thead>
+<tbody>${rows.map(
+        (r) => html`<tr><th scope="row">${r.name}</th><td class="num">${r.received}</td><td class="num">${r.answered}</td><td class="num">${percent(r.answeredOnTime, r.answered)}</td><td class="num">${r.medianWorkingDaysToAnswer ?? '-'}</td><td class="num">${r.returned}</td><td class="num">${r.closedByReporter + r.closedByAdmin + r.closedAutomatically}</td><td class="num">${r.byColour.merah} / ${r.byColour.kuning} / ${r.byColour.hijau}</td></tr>`,
+      )}</tbody></table></div>`
+    : html`<p class="muted">${t(lang, 'Belum ada laporan pada periode ini.', 'No reports in this period.')}</p>`
+}`
+    : ''
+}`;
 }
