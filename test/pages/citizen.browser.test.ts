@@ -187,6 +187,30 @@ describe('citizen pages in a browser', { timeout: TIMEOUT }, () => {
     expect(pageProblems(probe).dialogs).toEqual([`alert: probe (${base}/lapor)`]);
   });
 
+  it('refuses a 20 MB file and a program dressed as a photo, filing nothing, and takes a real photo', async () => {
+    const reports = async () => (await env.runtime.db.query<{ n: number }>('SELECT count(*)::int AS n FROM reports')).rows[0]!.n;
+    const before = await reports();
+    const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
+    const page = await open();
+    const attempt = async (file: { name: string; mimeType: string; buffer: Buffer }) => {
+      await page.goto(`${base}/`);
+      await page.fill('#text', 'Trotoar rusak di depan Stasiun Bandung, ubin lepas dan berlubang.');
+      await page.setInputFiles('#attachment', file);
+      const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button[type=submit]')]);
+      await page.waitForLoadState();
+      return response.status();
+    };
+    expect(await attempt({ name: 'besar.png', mimeType: 'image/png', buffer: Buffer.concat([PNG, Buffer.alloc(20 * 1024 * 1024)]) })).toBe(413);
+    expect(await page.locator('h1').textContent()).toBe('Laporan terlalu besar');
+    await screenshot(page, 'file-too-large');
+    expect(await attempt({ name: 'foto.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('MZ\x90\x00 bukan foto') })).toBe(400);
+    expect(await page.locator('#attachment-error').textContent()).toContain('foto (JPEG, PNG, WebP) atau PDF');
+    expect(await reports()).toBe(before);
+    expect(await attempt({ name: 'trotoar.png', mimeType: 'image/png', buffer: PNG })).toBe(303);
+    expect(page.url()).toMatch(/\/lapor\/\d{10}\?baru=1$/);
+    clean(page, [/status of 413 .*\/lapor\)$/, /status of 400 .*\/lapor\)$/]);
+  });
+
   it('refuses a text far over the limit, and files nothing', async () => {
     const reports = async () => (await env.runtime.db.query<{ n: number }>('SELECT count(*)::int AS n FROM reports')).rows[0]!.n;
     const before = await reports();
