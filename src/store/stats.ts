@@ -232,7 +232,8 @@ export async function agencyStats(db: Db, w: StatsWindow): Promise<AgencyStats[]
   return [...rows.values(), ...(undisposed.verified > 0 ? [undisposed] : [])];
 }
 
-function emptyRow(agency: string | null, name: string): AgencyStats {
+/** An agency's row with nothing counted yet. */
+export function emptyRow(agency: string | null, name: string): AgencyStats {
   return {
     agency,
     name,

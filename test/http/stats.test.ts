@@ -5,7 +5,7 @@ import { buildApp } from '../../src/http/app.ts';
 import { statsRoutes } from '../../src/http/routes/stats.ts';
 import { startReportClock, sweepDeadlines } from '../../src/store/clocks.ts';
 import { withTransaction } from '../../src/store/db.ts';
-import { STATS_STATEMENTS, agencyStats, median, statsParams, type AgencyStats } from '../../src/store/stats.ts';
+import { STATS_STATEMENTS, agencyStats, emptyRow, median, statsParams, type AgencyStats } from '../../src/store/stats.ts';
 import { createTestEnv, type TestEnv } from '../helpers/env.ts';
 import { account, call, filedReport, type Account } from '../helpers/operators.ts';
 
@@ -179,22 +179,7 @@ async function writeMarch2025() {
   await db.query(`INSERT INTO agencies (slug, name, kind) VALUES ('uji-rumus', '=HYPERLINK("http://evil.example")', 'lainnya'), ('uji-kutip', 'Dinas "Uji", Kota', 'lainnya')`);
 }
 
-const zero = (agency: string | null, name: string): AgencyStats => ({
-  agency,
-  name,
-  received: 0,
-  verified: 0,
-  verifiedOnTime: 0,
-  forwarded: 0,
-  answered: 0,
-  answeredOnTime: 0,
-  medianWorkingDaysToAnswer: null,
-  closedByReporter: 0,
-  closedByAdmin: 0,
-  closedAutomatically: 0,
-  returned: 0,
-  byColour: { merah: 0, kuning: 0, hijau: 0 },
-});
+const zero = emptyRow;
 
 /** Reports by colour now, whatever the window. */
 const COLOURS: Record<string, AgencyStats['byColour']> = {

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+// Types only: the page reads what the API answers, which is what these describe.
+import type { AgencyStats } from '../../store/stats.ts';
 import type { HttpDeps } from '../app.ts';
 import { html, type Html } from './html.ts';
 import { langOf, page, rememberLang, type Lang } from './layout.ts';
@@ -317,21 +319,7 @@ ${answers.length ? html`<h2>${t(lang, 'Tanggapan instansi', 'The agency’s answ
 ${r.pending ? html`<p class="muted">${t(lang, 'Laporan sedang dicatat; muat ulang halaman ini sebentar lagi.', 'The report is being recorded; reload this page in a moment.')}</p>` : ''}`;
 }
 
-interface StatsRow {
-  agency: string | null;
-  name: string;
-  received: number;
-  verified: number;
-  forwarded: number;
-  answered: number;
-  answeredOnTime: number;
-  medianWorkingDaysToAnswer: number | null;
-  closedByReporter: number;
-  closedByAdmin: number;
-  closedAutomatically: number;
-  returned: number;
-  byColour: { merah: number; kuning: number; hijau: number };
-}
+type StatsRow = AgencyStats;
 interface StatsBody {
   from: string;
   to: string;
