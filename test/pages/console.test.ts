@@ -131,6 +131,54 @@ describe('the console', () => {
     expect((await get('/admin/queues/')).statusCode).toBe(303);
   });
 
+  it('speaks Bahasa Indonesia by default and English on request, remembered in the lang cookie on every screen', async () => {
+    const s = await logIn(admin);
+    const id = await filedReport(env);
+    const plain = await get('/admin', s.cookie);
+    expect(plain.body).toContain('<html lang="id">');
+    expect(plain.body).toContain('<h1>Risiko tenggat</h1>');
+    expect(plain.body).toContain('href="/admin?lang=en"');
+    expect(plain.headers['set-cookie']).toBeUndefined();
+
+    const en = await get('/admin?lang=en', s.cookie);
+    expect(en.statusCode).toBe(200);
+    expect(en.body).toContain('<html lang="en">');
+    expect(en.body).toContain('<h1>Deadline risk</h1>');
+    expect(en.body).toContain('href="/admin?lang=id"');
+    expect(en.body).not.toContain('Risiko tenggat');
+    expect(String(en.headers['set-cookie'])).toMatch(/^lang=en; Path=\/;/);
+    expect(en.headers['content-security-policy']).toBe(plain.headers['content-security-policy']);
+
+    // The next page, without the query: English from the cookie; the switch keeps the page's own parameters.
+    const english = `${s.cookie}; lang=en`;
+    const report = await get(`/admin/laporan/${id}?ok=verify`, english);
+    expect(report.statusCode).toBe(200);
+    expect(report.body).toContain(`Report ${id} <span class="badge merah">not yet verified</span>`);
+    expect(report.body).toContain('>Verify</button>');
+    expect(report.body).toContain('Saved.');
+    expect(report.body).toContain(`href="/admin/laporan/${id}?ok=verify&amp;lang=id"`);
+    expect(report.body).not.toContain('Tersimpan');
+    expect((await get(`/admin/laporan/${id}?ok=verify&lang=id`, english)).body).toContain('Tersimpan.');
+    expect((await get('/admin/kotak-masuk', english)).body).toContain('To verify (');
+
+    // A refused form answers in English too, its switch leading to the page the form is on.
+    const forged = await postForm(`/admin/laporan/${id}/aksi/verify`, english, { kind: 'pengaduan', weight: 'sedang' });
+    expect(forged.statusCode).toBe(403);
+    expect(forged.body).toContain('<h1>Request refused</h1>');
+    expect(forged.body).toContain(`href="/admin/laporan/${id}?lang=id"`);
+    expect((await get('/admin/queues/', `${(await logIn(pln)).cookie}; lang=en`)).body).toBe('The queue dashboard is for operators and super admins only.');
+
+    // The login page, without a session.
+    const login = await get('/admin/login?next=%2Fadmin%2Fkotak-masuk&lang=en');
+    expect(login.body).toContain('<h1>Log in to the LAPOR! console</h1>');
+    expect(login.body).toContain('href="/admin/login?next=%2Fadmin%2Fkotak-masuk&amp;lang=id"');
+    expect(String(login.headers['set-cookie'])).toMatch(/^lang=en; Path=\/;/);
+    const wrong = await env.app.inject({ method: 'POST', url: '/admin/login', headers: FORM, payload: form({ email: admin.email, password: 'salah sekali', lang: 'en' }) });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.body).toContain('Wrong email or password.');
+    expect((await get('/admin/login')).body).toContain('<h1>Masuk ke konsol LAPOR!</h1>');
+  });
+
   it('logs out: the cookie is cleared and the token no longer works', async () => {
     const s = await logIn(admin);
     const out = await postForm('/admin/logout', s.cookie, { _csrf: s.csrf });

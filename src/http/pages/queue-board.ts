@@ -6,6 +6,7 @@ import { mayOperate } from '../../core/roles.ts';
 import { actorOfToken } from '../../store/users.ts';
 import type { HttpDeps } from '../app.ts';
 import { SESSION_COOKIE } from './console.ts';
+import { langOf } from './layout.ts';
 
 /**
  * bull-board at /admin/queues, behind the console's login, for operators and super admins only.
@@ -22,7 +23,9 @@ export function queueBoard(deps: HttpDeps) {
       const actor = token ? await actorOfToken(deps.db, token) : undefined;
       if (!actor) return reply.redirect(`/admin/login?next=${encodeURIComponent(`${QUEUE_BOARD_PATH}/`)}`, 303);
       if (!mayOperate(actor)) {
-        return reply.status(403).header('content-type', 'text/plain; charset=utf-8').send('Dasbor antrean hanya untuk operator dan super admin.');
+        // In the console's language: `?lang=`, else the `lang` cookie the console remembers it in.
+        const text = langOf(req, 'id') === 'en' ? 'The queue dashboard is for operators and super admins only.' : 'Dasbor antrean hanya untuk operator dan super admin.';
+        return reply.status(403).header('content-type', 'text/plain; charset=utf-8').send(text);
       }
     });
     // bull-board's page asks Google for its fonts: an operator's address and the console's URL would
