@@ -62,7 +62,13 @@ async function verifyOnce(deps: WorkerDeps, report: store.ReportRow): Promise<Ve
       reason: verification.outcomes.find((o) => o.verdict === verification.verdict)?.reason,
     });
   }
-  const stored = await store.recordVerification(db, report.seq, { verification, kind: verification.suggestions.kind, status: next, events });
+  const stored = await store.recordVerification(db, report.seq, {
+    verification,
+    kind: verification.suggestions.kind,
+    status: next,
+    events,
+    ...(next === 'tertunda' ? { pauseVerificationWith: await verificationDaysLeft(deps, report.seq) } : {}),
+  });
   if (stored) return verification;
   const winner = await store.findReport(db, report.trackingId);
   return winner!.verification as Verification;
@@ -87,4 +93,19 @@ function effectsOf(trackingId: string, channel: string, lang: 'id' | 'en', verif
       vars: { trackingId, ...(reason ? { reason } : {}) },
     }),
   ];
+}
+
+/**
+ * The working days the verification clock has left now, for a report the rules send back to its
+ * reporter: the clock stops until they answer. Undefined when there is no clock to pause.
+ */
+async function verificationDaysLeft(deps: WorkerDeps, seq: string): Promise<number | undefined> {
+  const { rows } = await deps.db.query<{ dueAt: Date }>(`SELECT due_at AS "dueAt" FROM report_clocks WHERE report_seq = $1 AND clock = 'verification' AND due_at IS NOT NULL`, [seq]);
+  if (!rows[0]) return undefined;
+  try {
+    return deps.clocks.calendar.remainingAtPause(rows[0].dueAt, new Date());
+  } catch (err) {
+    deps.log.error({ err }, 'cannot pause a verification clock: the calendar cannot count its days');
+    return undefined;
+  }
 }

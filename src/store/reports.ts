@@ -267,7 +267,14 @@ export async function appendEvent(tx: Queryable, seq: string | number, event: Om
 export async function recordVerification(
   db: Queryable,
   seq: string,
-  update: { verification: unknown; kind?: ReportKind; status?: ReportStatus; events: Omit<ReportEvent, 'at'>[] },
+  update: {
+    verification: unknown;
+    kind?: ReportKind;
+    status?: ReportStatus;
+    events: Omit<ReportEvent, 'at'>[];
+    /** Waiting for the reporter (tertunda): the verification clock keeps this many working days. */
+    pauseVerificationWith?: number | undefined;
+  },
 ): Promise<boolean> {
   const events = update.events.map((e) => ({
     actor: e.actor,
@@ -279,16 +286,23 @@ export async function recordVerification(
   }));
   const { rows } = await db.query<{ updated: number }>(
     `WITH updated AS (
-       UPDATE reports SET verification = $2::jsonb, kind = COALESCE($3::text, kind), status = COALESCE($4::text, status), updated_at = now()
+       UPDATE reports SET verification = $2::jsonb, kind = COALESCE($3::text, kind), status = COALESCE($4::text, status),
+              -- A report the rules sent back to its reporter returns to verification when they answer.
+              resume_status = CASE WHEN $4::text = 'tertunda' THEN 'belum_terverifikasi' ELSE resume_status END, updated_at = now()
        WHERE seq = $1::bigint AND verification IS NULL RETURNING seq),
      written AS (
        INSERT INTO report_events (report_seq, actor, type, from_status, to_status, reason, data)
        SELECT u.seq, e.value->>'actor', e.value->>'type', e.value->>'from_status', e.value->>'to_status',
               e.value->>'reason', e.value->'data'
        FROM updated u, jsonb_array_elements($5::jsonb) WITH ORDINALITY AS e(value, n)
-       ORDER BY e.n)
+       ORDER BY e.n),
+     paused AS (
+       UPDATE report_clocks SET due_at = NULL, paused_at = now(), remaining_at_pause = $6::integer
+       WHERE report_seq IN (SELECT seq FROM updated) AND clock = 'verification' AND due_at IS NOT NULL AND $6::integer IS NOT NULL),
+     stopped AS (
+       DELETE FROM report_clocks WHERE report_seq IN (SELECT seq FROM updated) AND $4::text = 'tidak_dapat_diproses')
      SELECT count(*)::int AS updated FROM updated`,
-    [seq, JSON.stringify(update.verification), update.kind ?? null, update.status ?? null, JSON.stringify(events)],
+    [seq, JSON.stringify(update.verification), update.kind ?? null, update.status ?? null, JSON.stringify(events), update.pauseVerificationWith ?? null],
   );
   return rows[0]!.updated === 1;
 }

@@ -166,4 +166,19 @@ describe('the reporter in the lifecycle', () => {
     expect((await call(env, 'GET', `/api/v1/admin/reports/${id}/reporter`, admin)).json()).toMatchObject({ channel: 'sms', address: from });
     expect(env.logs.join('\n')).not.toContain(digits);
   });
+
+  it('stops the verification clock while the rules wait for the reporter, and runs it again when they answer', async () => {
+    const from = newNumber();
+    // Too short to act on: the rules ask the reporter for more (tertunda) before anyone verifies it.
+    const id = await filedBySms('jalan rusak', from);
+    const asked = await detail(id);
+    expect(asked.status).toBe('tertunda');
+    expect(asked.deadlines).toEqual([{ clock: 'verification', dueAt: null, paused: true, breached: false, remainingWorkingDays: 3 }]);
+    expect(await send(`${id} di Jl. Kenanga 4 RT 02, lubang sedalam 30 cm sejak seminggu`, from)).toBe('follow_up_added');
+    const back = await detail(id);
+    expect(back.status).toBe('belum_terverifikasi');
+    // Paused and answered on the same day: due as if it had never stopped.
+    const { calendar } = env.runtime.clocks;
+    expect(back.deadlines).toEqual([expect.objectContaining({ clock: 'verification', paused: false, dueAt: `${calendar.addWorkingDays(calendar.jakartaDate(new Date(back.receivedAt)), 3)}T23:59:59.999+07:00` })]);
+  });
 });
