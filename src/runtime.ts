@@ -81,7 +81,13 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
       ).rows;
     metrics.links.probe = () => [...adapters.values()].flatMap((a) => (a.links?.() ?? []).map((status) => ({ channel: a.id, status })));
 
-    const calendar = new WorkingCalendar(loadHolidays(config.holidaysFile));
+    const calendar = new WorkingCalendar(loadHolidays(config.holidaysFile), {
+      onMissingYear: (err) => log.error({ err: { message: err.message, code: err.code }, year: err.year }, 'holiday data missing: deadlines of that year count weekends only'),
+    });
+    const lastYear = Math.max(...calendar.years);
+    if (new Date().getUTCFullYear() >= lastYear) {
+      log.warn({ lastYear }, `holiday data ends with ${lastYear}: add ${lastYear + 1} (its SKB) with LAPOR_HOLIDAYS_FILE before deadlines reach it`);
+    }
     if (calendar.provisionalYears.length) log.debug({ years: calendar.provisionalYears }, 'holidays of these years are provisional (no decree yet): LAPOR_HOLIDAYS_FILE replaces them');
     return {
       config,

@@ -86,7 +86,18 @@ export class WorkingCalendar {
   /** Years whose days are computed rather than decreed (see config/holidays.json). */
   readonly provisionalYears: readonly number[];
 
-  constructor(years: readonly CalendarYear[]) {
+  /** Set for a running gateway: a missing year is counted by weekends only, and reported, rather than thrown. */
+  readonly #onMissingYear: ((error: CalendarYearMissingError) => void) | undefined;
+  readonly #reported = new Set<number>();
+
+  /**
+   * @param options.onMissingYear Without it (the default, and in tests), a date in a year the data
+   *   does not cover throws. With it, the gateway keeps working when the data runs out (a deadline
+   *   then counts weekends only, a few days early around that year's holidays) and this is called
+   *   once per missing year, so the operators hear of it rather than every step failing.
+   */
+  constructor(years: readonly CalendarYear[], options: { onMissingYear?: (error: CalendarYearMissingError) => void } = {}) {
+    this.#onMissingYear = options.onMissingYear;
     this.#years = new Set(years.map((y) => y.year));
     this.provisionalYears = years.filter((y) => y.provisional).map((y) => y.year).sort((a, b) => a - b);
     for (const y of years) {
@@ -178,7 +189,14 @@ export class WorkingCalendar {
 
   #isWorking(day: number): boolean {
     const year = new Date(day * DAY_MS).getUTCFullYear();
-    if (!this.#years.has(year)) throw new CalendarYearMissingError(year, this.years);
+    if (!this.#years.has(year)) {
+      const error = new CalendarYearMissingError(year, this.years);
+      if (!this.#onMissingYear) throw error;
+      if (!this.#reported.has(year)) {
+        this.#reported.add(year);
+        this.#onMissingYear(error);
+      }
+    }
     const weekday = (day + 4) % 7; // 1970-01-01 was a Thursday; 0 is Sunday
     if (weekday === 0 || weekday === 6) return false;
     return !this.#daysOff.has(day);

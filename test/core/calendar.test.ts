@@ -319,3 +319,17 @@ describe('loadHolidays (LAPOR_HOLIDAYS_FILE)', () => {
     expect(() => loadHolidays(join(dir, 'missing.json'))).toThrow(/LAPOR_HOLIDAYS_FILE: cannot read/);
   });
 });
+
+describe('a calendar that must keep working when its data runs out', () => {
+  it('counts a missing year by weekends only, and says so once per year', () => {
+    const missing: number[] = [];
+    const lenient = new WorkingCalendar(loadHolidays().filter((y) => y.year <= 2027), { onMissingYear: (err) => missing.push(err.year) });
+    // 2028-01-03 is a Monday: three working days later is Thursday, holidays unknown.
+    expect(lenient.addWorkingDays('2028-01-03', 3)).toBe('2028-01-06');
+    expect(lenient.isWorkingDay('2028-01-08')).toBe(false); // a Saturday is still not one
+    lenient.addWorkingDays('2028-02-01', 5);
+    expect(missing).toEqual([2028]);
+    // Without the option the same question is an error naming what to add.
+    expect(() => new WorkingCalendar(loadHolidays()).addWorkingDays('2028-01-03', 3)).toThrow(/LAPOR_HOLIDAYS_FILE/);
+  });
+});
