@@ -140,6 +140,9 @@ export const ConfigSchema = z.strictObject({
       requestTimeoutMs: positiveInt
         .default(15_000)
         .describe('The whole request, headers and body, must have arrived this long after it started (else 408 and the connection closed), and be answered within as long after its headers (else 503).'),
+      uploadTimeoutMs: positiveInt
+        .default(120_000)
+        .describe('An upload (an attachment, the report form with its file) may take this long to arrive instead: a 5 MB photo over a slow mobile link needs a minute or more. Everything else keeps the deadlines above.'),
       keepAliveTimeoutMs: positiveInt.default(5_000).describe('An idle keep-alive connection is closed after this long (Node.js adds one second of grace).'),
       maxConnections: positiveInt.default(1_000).describe('Open connections the HTTP server holds at most; more are closed at once.'),
       maxConnectionsPerIp: z.coerce

@@ -41,7 +41,7 @@ export async function buildApp(deps: HttpDeps) {
   }).withTypeProvider<ZodTypeProvider>();
   limits.guard(app.server);
   app.addHook('onRequest', (req, reply, done) => {
-    limits.bodyDeadline(req.raw, reply.raw);
+    limits.bodyDeadline(req.raw, reply.raw, (req.routeOptions.config as { upload?: boolean } | undefined)?.upload === true);
     done();
   });
 

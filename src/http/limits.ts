@@ -50,10 +50,12 @@ export function createHttpLimits(limits: HttpLimits, onRefused: (reason: Refused
 
   /** Fastify constructor options. */
   const fastifyOptions = {
-    requestTimeout: limits.requestTimeoutMs,
+    // Node's own whole-request deadline is the outermost bound, long enough for an upload; the
+    // shorter deadline of every other request is kept per request by bodyDeadline below.
+    requestTimeout: Math.max(limits.requestTimeoutMs, limits.uploadTimeoutMs),
     handlerTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
-    http: { headersTimeout: limits.headersTimeoutMs, requestTimeout: limits.requestTimeoutMs, connectionsCheckingInterval: checkingInterval } satisfies ServerOptions,
+    http: { headersTimeout: limits.headersTimeoutMs, requestTimeout: Math.max(limits.requestTimeoutMs, limits.uploadTimeoutMs), connectionsCheckingInterval: checkingInterval } satisfies ServerOptions,
     /** Node's deadlines and parse errors end here (Fastify's default answers in another error shape). */
     clientErrorHandler(err: Error & { code?: string }, socket: Socket) {
       if (err.code === 'ECONNRESET' || socket.destroyed) return;
@@ -74,15 +76,17 @@ export function createHttpLimits(limits: HttpLimits, onRefused: (reason: Refused
    * The body's own deadline, as an onRequest hook: Node has none between the headers and the end of
    * the body. Requests injected in tests have no socket and no deadline.
    */
-  function bodyDeadline(req: IncomingMessage, res: ServerResponse): void {
+  function bodyDeadline(req: IncomingMessage, res: ServerResponse, upload = false): void {
     const socket = req.socket;
     if (!(socket instanceof Socket)) return;
     responses.set(socket, res);
+    // An upload has LAPOR_HTTP_UPLOAD_TIMEOUT_MS; anything else the shorter of its body and whole-request deadlines.
+    const ms = upload ? limits.uploadTimeoutMs : Math.min(limits.bodyTimeoutMs, limits.requestTimeoutMs);
     const timer = setTimeout(() => {
       if (req.complete || res.headersSent) return;
       onRefused('body_timeout');
       cutOff(socket, TIMEOUT_RESPONSE);
-    }, limits.bodyTimeoutMs);
+    }, ms);
     res.once('close', () => {
       clearTimeout(timer);
       if (responses.get(socket) === res) responses.delete(socket);

@@ -12,6 +12,7 @@ import { createTestEnv, eventually, type TestEnv } from '../helpers/env.ts';
 const HEADERS_MS = 1_000;
 const BODY_MS = 1_000;
 const REQUEST_MS = 3_000;
+const UPLOAD_MS = 6_000;
 /** Node checks its deadlines on a timer (a tenth of the shortest here), and CI machines are busy. */
 const SLACK_MS = 1_000;
 const PER_IP = 4;
@@ -25,6 +26,7 @@ beforeAll(async () => {
       LAPOR_HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_MS),
       LAPOR_HTTP_BODY_TIMEOUT_MS: String(BODY_MS),
       LAPOR_HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_MS),
+      LAPOR_HTTP_UPLOAD_TIMEOUT_MS: String(UPLOAD_MS),
       LAPOR_HTTP_KEEP_ALIVE_TIMEOUT_MS: '1000',
       LAPOR_HTTP_MAX_CONNECTIONS_PER_IP: String(PER_IP),
       LAPOR_HTTP_MAX_CONNECTIONS: String(TOTAL),
@@ -245,6 +247,29 @@ describe('the whole request has its own deadline', () => {
     expect408(response);
     expect(afterMs).toBeGreaterThanOrEqual(1_450);
     expect(afterMs).toBeLessThan(1_500 + SLACK_MS);
+  });
+
+  it('gives an upload its own, longer deadline: a photo arriving slowly is taken, still cut off at the upload deadline', async () => {
+    const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
+    const photo = Buffer.concat([PNG, Buffer.alloc(4_000)]);
+    const head = `POST /api/v1/attachments HTTP/1.1\r\nHost: lapor.test\r\nContent-Type: image/png\r\nContent-Length: ${photo.length}\r\nConnection: close\r\n\r\n`;
+    // A slow phone: the body takes ~3.5 s, longer than the body and whole-request deadlines (1 s, 3 s).
+    const slow = await client();
+    slow.socket.write(head);
+    for (let i = 0; i < 7; i++) {
+      slow.socket.write(photo.subarray(i * Math.ceil(photo.length / 7), (i + 1) * Math.ceil(photo.length / 7)));
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const taken = await slow.closed;
+    expect(taken.response, taken.response).toMatch(/^HTTP\/1\.1 201 /);
+    expect(taken.response).toContain('"attachment":"att_');
+    // One that never finishes is still cut off, at the upload deadline.
+    const stuck = await client();
+    stuck.socket.write(head + 'x');
+    const cut = await stuck.closed;
+    expect408(cut.response);
+    expect(cut.afterMs).toBeGreaterThanOrEqual(UPLOAD_MS - 100);
+    expect(cut.afterMs).toBeLessThan(UPLOAD_MS + SLACK_MS + 1_000);
   });
 
   it('refuses a headers deadline longer than the whole request at start', async () => {
