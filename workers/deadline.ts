@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import { removeUnclaimedAttachments } from '../src/store/attachments.ts';
 import { sweepOutbox } from '../src/store/cases.ts';
 import { sweepDeadlines } from '../src/store/clocks.ts';
 import type { WorkerDeps } from './deps.ts';
@@ -6,8 +7,8 @@ import type { WorkerDeps } from './deps.ts';
 /**
  * The deadline stage: one repeating job (a BullMQ job scheduler, kept in Redis, so one schedule
  * however many processes run the stage and across restarts) whose run records breached deadlines,
- * closes answered reports nobody replied to, and publishes notifications a crash left in the
- * outbox. A sweep is safe to race (src/store/clocks.ts), so a second process, or `lapor deadlines
+ * closes answered reports nobody replied to, publishes notifications a crash left in the outbox,
+ * and removes uploads no report claimed within a day. A sweep is safe to race (src/store/clocks.ts), so a second process, or `lapor deadlines
  * sweep` by hand, never does anything twice.
  */
 
@@ -22,8 +23,9 @@ export function createDeadlineProcessor(deps: WorkerDeps) {
   return async function processSweep(_job: Job): Promise<string> {
     const result = await sweepDeadlines(deps.db, new Date(), publish);
     const republished = await sweepOutbox(deps.db, publish);
-    if (result.breaches || result.autoClosed.length || republished) {
-      deps.log.info({ breaches: result.breaches, autoClosed: result.autoClosed.length, republished }, 'deadline sweep');
+    const abandoned = await removeUnclaimedAttachments(deps.db);
+    if (result.breaches || result.autoClosed.length || republished || abandoned) {
+      deps.log.info({ breaches: result.breaches, autoClosed: result.autoClosed.length, republished, abandonedUploads: abandoned }, 'deadline sweep');
     }
     return `${result.breaches} breached, ${result.autoClosed.length} auto-closed, ${republished} republished`;
   };

@@ -59,3 +59,9 @@ export async function attachmentData(db: Queryable, seq: string, id: string): Pr
   );
   return rows[0];
 }
+
+/** Removes uploads no report claimed within `olderThanHours` (a form abandoned after its upload). */
+export async function removeUnclaimedAttachments(db: Queryable, olderThanHours = 24): Promise<number> {
+  const { rowCount } = await db.query(`DELETE FROM attachments WHERE report_seq IS NULL AND created_at < now() - make_interval(hours => $1)`, [olderThanHours]);
+  return rowCount ?? 0;
+}

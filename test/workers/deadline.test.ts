@@ -45,4 +45,15 @@ describe('the deadline worker', () => {
     await env.runtime.db.query(`INSERT INTO outbox (effects, created_at) VALUES ($1, now() - interval '1 minute')`, [JSON.stringify([effect])]);
     await eventually(async () => ((await notificationKinds(env, id)).includes('forwarded') ? true : undefined), 10_000, 'the outbox swept by the worker');
   });
+
+  it('removes an upload no report claimed within a day, and keeps the others', async () => {
+    const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
+    const upload = async () => (await env.app.inject({ method: 'POST', url: '/api/v1/attachments', headers: { 'content-type': 'image/png' }, payload: PNG })).json().attachment as string;
+    const [abandoned, fresh] = [await upload(), await upload()];
+    await env.runtime.db.query(`UPDATE attachments SET created_at = now() - interval '25 hours' WHERE token = $1`, [abandoned]);
+    await eventually(async () => {
+      const { rows } = await env.runtime.db.query<{ token: string }>('SELECT token FROM attachments WHERE token = ANY($1)', [[abandoned, fresh]]);
+      return rows.length === 1 ? rows.map((r) => r.token) : undefined;
+    }, 10_000, 'the abandoned upload removed').then((left) => expect(left).toEqual([fresh]));
+  });
 });
