@@ -79,10 +79,12 @@ describe('the console', () => {
     const id = await filedReport(env, { text: 'Tiang listrik PLN miring di Jl. Braga 7, hampir roboh menimpa rumah warga.' });
     const inbox = await get('/admin/kotak-masuk', a.cookie);
     expect(inbox.body).toContain('Perlu diverifikasi');
+    expect((await get('/admin/kotak-masuk?status=terdisposisi', a.cookie)).body).not.toMatch(/<td>pln<\/td>/); // names, not slugs
     expect(inbox.body).toContain(`/admin/laporan/${id}`);
     await postForm(`/admin/laporan/${id}/aksi/verify`, a.cookie, { _csrf: a.csrf, kind: 'pengaduan', weight: 'berat' });
     await postForm(`/admin/laporan/${id}/aksi/dispose`, a.cookie, { _csrf: a.csrf, agency: 'pln', note: '' });
 
+    expect((await get('/admin/kotak-masuk?status=terdisposisi', a.cookie)).body).toContain('<td>PT PLN (Persero)</td>');
     const p = await logIn(pln);
     const page = await get(`/admin/laporan/${id}`, p.cookie);
     expect(page.statusCode).toBe(200);

@@ -141,6 +141,12 @@ export function consolePages(deps: HttpDeps) {
       return { status: res.statusCode, json: () => res.json() as Record<string, unknown>, headers: res.headers };
     };
 
+    /** Agencies' and units' names by slug, from the public list, for screens that list reports. */
+    const bodyNames = async (): Promise<Map<string, string>> => {
+      const { agencies } = (await api(undefined, 'GET', '/api/v1/agencies')).json() as { agencies: { slug: string; name: string; units: { slug: string; name: string }[] }[] };
+      return new Map(agencies.flatMap((a) => [[a.slug, a.name] as const, ...a.units.map((u) => [u.slug, u.name] as const)]));
+    };
+
     const render = (req: FastifyRequest, reply: FastifyReply, lang: Lang, title: string, body: Html, session?: Session, status = 200) =>
       reply
         .status(status)
@@ -218,7 +224,7 @@ export function consolePages(deps: HttpDeps) {
       if (!session) return reply;
       if (session.actor.role === 'operator') return reply.redirect('/admin/operasi', 303);
       const { deadlines } = (await api(session, 'GET', '/api/v1/admin/deadlines?withinHours=24')).json() as { deadlines: RiskRow[] };
-      return render(req, reply, session.lang, t(session.lang, 'Risiko tenggat', 'Deadline risk'), riskScreen(session.lang, deadlines), session);
+      return render(req, reply, session.lang, t(session.lang, 'Risiko tenggat', 'Deadline risk'), riskScreen(session.lang, deadlines, await bodyNames()), session);
     });
 
     // ---- inbox per role ----
@@ -234,7 +240,7 @@ export function consolePages(deps: HttpDeps) {
       const lists = await Promise.all(
         boxes.map(async (box) => ({ ...box, result: (await api(session, 'GET', `/api/v1/admin/reports?limit=100&${box.query}`)).json() as CaseList })),
       );
-      return render(req, reply, lang, t(lang, 'Kotak masuk', 'Inbox'), inboxScreen(lang, lists, q.status), session);
+      return render(req, reply, lang, t(lang, 'Kotak masuk', 'Inbox'), inboxScreen(lang, lists, q.status, await bodyNames()), session);
     });
 
     // ---- one report ----
@@ -392,12 +398,12 @@ function when(lang: Lang, iso: string): string {
   return new Date(iso).toLocaleString(lang === 'id' ? 'id-ID' : 'en-GB', { timeZone: 'Asia/Jakarta', dateStyle: 'medium', timeStyle: 'short' });
 }
 
-function riskScreen(lang: Lang, rows: RiskRow[]): Html {
+function riskScreen(lang: Lang, rows: RiskRow[], names: ReadonlyMap<string, string>): Html {
   const table = (title: string, items: RiskRow[]) => html`<h2>${title} (${items.length})</h2>
 ${
   items.length
     ? html`<div class="scroll"><table><thead><tr><th scope="col">${t(lang, 'Laporan', 'Report')}</th><th scope="col">${t(lang, 'Instansi', 'Agency')}</th><th scope="col">${t(lang, 'Tenggat', 'Deadline')}</th><th scope="col">${t(lang, 'Jatuh tempo', 'Due')}</th><th scope="col">Status</th></tr></thead><tbody>
-${items.map((r) => html`<tr><td><a href="/admin/laporan/${r.trackingId}">${r.trackingId}</a></td><td>${r.agency ?? t(lang, 'pusat', 'central')}</td><td>${clockLabel(lang, r.clock)}</td><td><time datetime="${r.dueAt}">${when(lang, r.dueAt)}</time></td><td>${statusLabel(lang, r.status)}</td></tr>`)}
+${items.map((r) => html`<tr><td><a href="/admin/laporan/${r.trackingId}">${r.trackingId}</a></td><td>${r.agency ? (names.get(r.agency) ?? r.agency) : t(lang, 'pusat', 'central')}</td><td>${clockLabel(lang, r.clock)}</td><td><time datetime="${r.dueAt}">${when(lang, r.dueAt)}</time></td><td>${statusLabel(lang, r.status)}</td></tr>`)}
 </tbody></table></div>`
     : html`<p class="muted">${t(lang, 'Tidak ada.', 'None.')}</p>`
 }`;
@@ -433,7 +439,7 @@ function inboxesOf(lang: Lang, role: Role): { title: string; query: string; filt
 /** One list of the inbox as the API answers it: its items, or why not. */
 type CaseList = { items?: CaseItem[]; error?: string; message?: string };
 
-function inboxScreen(lang: Lang, lists: { title: string; result: CaseList }[], status?: string): Html {
+function inboxScreen(lang: Lang, lists: { title: string; result: CaseList }[], status: string | undefined, names: ReadonlyMap<string, string>): Html {
   return html`<h1>${t(lang, 'Kotak masuk', 'Inbox')}</h1>
 <form method="get" action="/admin/kotak-masuk">
   <label for="id">${t(lang, 'Cari nomor laporan', 'Find a report by its number')}</label>
@@ -452,7 +458,7 @@ ${
     ? html`<div class="scroll"><table><thead><tr><th scope="col">${t(lang, 'Laporan', 'Report')}</th><th scope="col">${t(lang, 'Diterima', 'Received')}</th><th scope="col">${t(lang, 'Kanal', 'Channel')}</th><th scope="col">${t(lang, 'Jenis / bobot', 'Kind / weight')}</th><th scope="col">${t(lang, 'Instansi / unit', 'Agency / unit')}</th><th scope="col">Status</th></tr></thead><tbody>
 ${list.result.items.map(
   (i) => html`<tr><td><a href="/admin/laporan/${i.trackingId}">${i.trackingId}</a>${i.rahasia ? html` <span class="muted">(${t(lang, 'rahasia', 'confidential')})</span>` : ''}${i.anonim ? html` <span class="muted">(${t(lang, 'anonim', 'anonymous')})</span>` : ''}</td>
-<td><time datetime="${i.receivedAt}">${when(lang, i.receivedAt)}</time></td><td>${i.channel}</td><td>${i.kind}${i.weight ? ` / ${i.weight}` : ''}</td><td>${i.agency ?? '-'}${i.unit ? ` / ${i.unit}` : ''}</td>
+<td><time datetime="${i.receivedAt}">${when(lang, i.receivedAt)}</time></td><td>${i.channel}</td><td>${i.kind}${i.weight ? ` / ${i.weight}` : ''}</td><td>${i.agency ? (names.get(i.agency) ?? i.agency) : '-'}${i.unit ? ` / ${names.get(i.unit) ?? i.unit}` : ''}</td>
 <td><span class="badge ${i.colour}">${STATUS_LABELS[i.status][lang]}</span></td></tr>`,
 )}
 </tbody></table></div>`
