@@ -25,7 +25,7 @@ export function createVerifyProcessor(deps: WorkerDeps) {
 
     const report = await store.findReport(db, trackingId);
     if (!report) throw new UnrecoverableError(`no report ${trackingId}`);
-    const verification = (report.verification as Verification | null) ?? (await verifyOnce(deps, report));
+    const verification = (report.verification as StoredVerification | null) ?? (await verifyOnce(deps, report));
     await queues.addEffects(effectsOf(trackingId, report.channel, report.lang, verification));
     log.debug({ trackingId, verdict: verification.verdict }, 'report verified');
     return verification.verdict;
@@ -36,7 +36,10 @@ export function createVerifyProcessor(deps: WorkerDeps) {
  * Runs the rules and stores their outcome with its events, once: a duplicate job that loses the
  * race takes the verification the winner stored, so both add the same notifications.
  */
-async function verifyOnce(deps: WorkerDeps, report: store.ReportRow): Promise<Verification> {
+/** A stored verification: `acted` is false when a person had handled the report before the rules ran. */
+type StoredVerification = Verification & { acted?: boolean };
+
+async function verifyOnce(deps: WorkerDeps, report: store.ReportRow): Promise<StoredVerification> {
   const { db, rules } = deps;
   const lookbackDays = Math.max(LOOKBACK_DAYS_MIN, rules.duplicate.windowDays, Math.ceil(rules.rateLimit.windowMinutes / 1440));
   const since = new Date(report.receivedAt.getTime() - lookbackDays * 86_400_000);
@@ -44,7 +47,8 @@ async function verifyOnce(deps: WorkerDeps, report: store.ReportRow): Promise<Ve
   const verification = runRules({ text: report.text, receivedAt: report.receivedAt, recentFromSender: recent }, rules);
 
   const next = nextStatus(verification);
-  if (next) assertTransition(report.status, next);
+  // Only a report still waiting for its verification is moved by the rules (see recordVerification).
+  if (next && report.status === 'belum_terverifikasi') assertTransition(report.status, next);
   const events: Omit<ReportEvent, 'at'>[] = [
     {
       actor: 'system:verify',
@@ -62,16 +66,17 @@ async function verifyOnce(deps: WorkerDeps, report: store.ReportRow): Promise<Ve
       reason: verification.outcomes.find((o) => o.verdict === verification.verdict)?.reason,
     });
   }
-  const stored = await store.recordVerification(db, report.seq, {
+  const { stored, acted } = await store.recordVerification(db, report.seq, {
     verification,
     kind: verification.suggestions.kind,
     status: next,
     events,
     ...(next === 'tertunda' ? { pauseVerificationWith: await verificationDaysLeft(deps, report.seq) } : {}),
   });
-  if (stored) return verification;
+  // What was stored (with `acted`) is what the notifications follow, for this run and any replay.
+  if (stored) return { ...verification, acted };
   const winner = await store.findReport(db, report.trackingId);
-  return winner!.verification as Verification;
+  return winner!.verification as StoredVerification;
 }
 
 function nextStatus(verification: Verification): ReportStatus | undefined {
@@ -80,7 +85,9 @@ function nextStatus(verification: Verification): ReportStatus | undefined {
   return undefined;
 }
 
-function effectsOf(trackingId: string, channel: string, lang: 'id' | 'en', verification: Verification): Effect[] {
+function effectsOf(trackingId: string, channel: string, lang: 'id' | 'en', verification: StoredVerification): Effect[] {
+  // A verification that came after a person had handled the report changed nothing: nothing to tell.
+  if (verification.acted === false) return [];
   const kind = verification.verdict === 'needs_info' ? 'needs_info' : verification.verdict === 'reject' ? 'not_processable' : undefined;
   if (!kind) return [];
   const reason = verification.outcomes.find((o) => o.verdict === verification.verdict)?.citizenReason;

@@ -261,7 +261,7 @@ export async function appendEvent(tx: Queryable, seq: string | number, event: Om
 
 /**
  * Stores the automatic verification of a report and its events in one statement, once: only a
- * report not verified yet is updated, and the events are written only with that update. Returns
+ * report not verified yet is updated, and the events are written only with that update. `stored` is
  * false when another run got there first (a duplicate job); the caller then reads what it stored.
  */
 export async function recordVerification(
@@ -275,7 +275,7 @@ export async function recordVerification(
     /** Waiting for the reporter (tertunda): the verification clock keeps this many working days. */
     pauseVerificationWith?: number | undefined;
   },
-): Promise<boolean> {
+): Promise<{ stored: boolean; acted: boolean }> {
   const events = update.events.map((e) => ({
     actor: e.actor,
     type: e.type,
@@ -284,27 +284,36 @@ export async function recordVerification(
     reason: e.reason ?? null,
     data: e.data ?? {},
   }));
-  const { rows } = await db.query<{ updated: number }>(
-    `WITH updated AS (
-       UPDATE reports SET verification = $2::jsonb, kind = COALESCE($3::text, kind), status = COALESCE($4::text, status),
+  // The rules act (kind, status, clocks) only on a report still waiting for its verification: one a
+  // person has verified, forwarded or closed meanwhile keeps what they decided, and the stored
+  // verification says `acted: false`, so no notification follows from it.
+  const { rows } = await db.query<{ updated: number; acted: boolean | null }>(
+    `WITH current AS (
+       SELECT seq, status = 'belum_terverifikasi' AS open FROM reports WHERE seq = $1::bigint AND verification IS NULL FOR UPDATE),
+     updated AS (
+       UPDATE reports r SET verification = $2::jsonb || jsonb_build_object('acted', c.open),
+              kind = CASE WHEN c.open THEN COALESCE($3::text, r.kind) ELSE r.kind END,
+              status = CASE WHEN c.open THEN COALESCE($4::text, r.status) ELSE r.status END,
               -- A report the rules sent back to its reporter returns to verification when they answer.
-              resume_status = CASE WHEN $4::text = 'tertunda' THEN 'belum_terverifikasi' ELSE resume_status END, updated_at = now()
-       WHERE seq = $1::bigint AND verification IS NULL RETURNING seq),
+              resume_status = CASE WHEN c.open AND $4::text = 'tertunda' THEN 'belum_terverifikasi' ELSE r.resume_status END,
+              updated_at = now()
+       FROM current c WHERE r.seq = c.seq RETURNING r.seq, c.open),
      written AS (
        INSERT INTO report_events (report_seq, actor, type, from_status, to_status, reason, data)
        SELECT u.seq, e.value->>'actor', e.value->>'type', e.value->>'from_status', e.value->>'to_status',
               e.value->>'reason', e.value->'data'
        FROM updated u, jsonb_array_elements($5::jsonb) WITH ORDINALITY AS e(value, n)
+       WHERE u.open OR e.value->>'type' <> 'status_changed'
        ORDER BY e.n),
      paused AS (
        UPDATE report_clocks SET due_at = NULL, paused_at = now(), remaining_at_pause = $6::integer
-       WHERE report_seq IN (SELECT seq FROM updated) AND clock = 'verification' AND due_at IS NOT NULL AND $6::integer IS NOT NULL),
+       WHERE report_seq IN (SELECT seq FROM updated WHERE open) AND clock = 'verification' AND due_at IS NOT NULL AND $6::integer IS NOT NULL),
      stopped AS (
-       DELETE FROM report_clocks WHERE report_seq IN (SELECT seq FROM updated) AND $4::text = 'tidak_dapat_diproses')
-     SELECT count(*)::int AS updated FROM updated`,
+       DELETE FROM report_clocks WHERE report_seq IN (SELECT seq FROM updated WHERE open) AND $4::text = 'tidak_dapat_diproses')
+     SELECT count(*)::int AS updated, bool_or(open) AS acted FROM updated`,
     [seq, JSON.stringify(update.verification), update.kind ?? null, update.status ?? null, JSON.stringify(events), update.pauseVerificationWith ?? null],
   );
-  return rows[0]!.updated === 1;
+  return { stored: rows[0]!.updated === 1, acted: rows[0]!.acted === true };
 }
 
 export async function listEvents(db: Queryable, seq: string): Promise<ReportEvent[]> {
