@@ -90,6 +90,18 @@ describe('login', () => {
     expect((await call(env, 'POST', '/api/v1/auth/login', undefined, { email: plnAdmin.email, password: plnAdmin.password })).statusCode).toBe(200);
   });
 
+  it('counts guesses sent all at once: no more than the limit get a password check', async () => {
+    const victim = await account(env, 'agency_admin', { agency: 'dishub' });
+    const before = Date.now();
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => call(env, 'POST', '/api/v1/auth/login', undefined, { email: victim.email, password: `tebakan-${i}` })),
+    );
+    const statuses = answers.map((a) => a.statusCode);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(10);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(20);
+    expect(Date.now() - before).toBeLessThan(20_000);
+  });
+
   it('refuses revoked, expired and disabled accounts’ tokens', async () => {
     const who = await account(env, 'liaison', { unit: 'pln-uid-jabar' });
     expect((await call(env, 'GET', '/api/v1/admin/reports', who)).statusCode).toBe(200);

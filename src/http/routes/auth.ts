@@ -36,18 +36,22 @@ export function authRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
       async (req, reply) => {
         const email = req.body.email.toLowerCase();
         const keys = [key('acct', email), key('addr', req.ip)];
-        const [acct, addr] = await producer.mget(...keys);
-        if (Number(acct ?? 0) >= config.auth.maxFailuresPerAccount || Number(addr ?? 0) >= config.auth.maxFailuresPerAddress) {
+        // The attempt is counted before the password is checked, so parallel guesses cannot all slip
+        // in under the limit while the (slow, on purpose) hash runs; a success gives its count back.
+        const counted = await producer.multi().incr(keys[0]!).expire(keys[0]!, windowSeconds, 'NX').incr(keys[1]!).expire(keys[1]!, windowSeconds, 'NX').exec();
+        const acct = Number(counted?.[0]?.[1] ?? 0);
+        const addr = Number(counted?.[2]?.[1] ?? 0);
+        if (acct > config.auth.maxFailuresPerAccount || addr > config.auth.maxFailuresPerAddress) {
           const ttl = Math.max(1, ...(await Promise.all(keys.map((k) => producer.ttl(k)))));
           return reply.status(429).header('retry-after', String(ttl)).send({ error: 'too_many_attempts', message: 'Too many failed logins. Wait, then try again.' });
         }
         const user = await findUserByEmail(db, email);
         const ok = await verifyPassword(user?.passwordHash ?? (await decoyPasswordHash()), req.body.password);
         if (!user || !ok || user.disabledAt) {
-          await producer.multi().incr(keys[0]!).expire(keys[0]!, windowSeconds, 'NX').incr(keys[1]!).expire(keys[1]!, windowSeconds, 'NX').exec();
           log.info({ userId: user?.id ?? null }, 'login failed');
           return reply.status(401).send({ error: 'unauthorized', message: 'Wrong email or password.' });
         }
+        await producer.multi().decr(keys[0]!).decr(keys[1]!).exec();
         const { token, hash } = newToken();
         const expiresAt = new Date(Date.now() + config.auth.tokenHours * 3_600_000);
         await createSession(db, user.id, hash, expiresAt);
