@@ -178,9 +178,42 @@ export async function startLocalRedis(options: LocalRedisOptions): Promise<Start
   };
 }
 
+/**
+ * Whether a server is there at all: it accepts the connection and says something, even an error
+ * (Redis LOADING its append-only file; PostgreSQL starting up, recovering, or at max_connections).
+ * Such a server is busy, not dead, and must not be stopped for it.
+ */
+export async function serverResponds(kind: 'redis' | 'postgres', url: string): Promise<boolean> {
+  if (kind === 'redis') {
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000, commandTimeout: 2_000 });
+    probe.on('error', () => undefined);
+    try {
+      await probe.connect();
+      await probe.ping();
+      return true;
+    } catch (err) {
+      // A reply that is an error (LOADING…) came from a live server; a refused or timed-out connection did not.
+      return (err as { name?: string }).name === 'ReplyError';
+    } finally {
+      probe.disconnect();
+    }
+  }
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000, query_timeout: 2_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return true;
+  } catch (err) {
+    // An SQLSTATE (57P03 starting up, 53300 too many clients…) is the server's own answer.
+    return typeof (err as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((err as { code: string }).code);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
 /** Whether a redis-server answers PING at `url`. */
 export async function redisAnswers(url: string): Promise<boolean> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000 });
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000, commandTimeout: 2_000 });
   probe.on('error', () => undefined);
   try {
     await probe.connect();
@@ -270,7 +303,7 @@ export async function startLocalPostgres(options: LocalPostgresOptions): Promise
 
 /** Whether PostgreSQL answers at `url` (a connection and a trivial query). */
 export async function postgresAnswers(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000, query_timeout: 2_000 });
   client.on('error', () => undefined);
   try {
     await client.connect();

@@ -12,6 +12,7 @@ import {
   postgresUser,
   processStartTime,
   redisAnswers,
+  serverResponds,
   sleep,
   startLocalPostgres,
   startLocalRedis,
@@ -79,26 +80,31 @@ export async function attachLocalStores(options: SharedStoresOptions): Promise<S
   const started: ServiceName[] = [];
   const attached: ServiceName[] = [];
 
-  await withLock(dataDir, options.lockTimeoutMs ?? 120_000, log, async () => {
+  const urls = await withLock(dataDir, options.lockTimeoutMs ?? 120_000, log, async () => {
     const state = readState(dataDir);
     state.users = state.users.filter(isLiveUser);
-    if (options.redis) {
-      const outcome = await ensureService(state, 'redis', dataDir, options);
-      (outcome === 'started' ? started : attached).push('redis');
+    try {
+      if (options.redis) {
+        const outcome = await ensureService(state, 'redis', dataDir, options);
+        (outcome === 'started' ? started : attached).push('redis');
+      }
+      if (options.postgres) {
+        const outcome = await ensureService(state, 'postgres', dataDir, options);
+        (outcome === 'started' ? started : attached).push('postgres');
+      }
+      state.users.push(me);
+    } finally {
+      // Even when the second service fails to start, the first is recorded, so the next start
+      // finds it (and adopts it) instead of colliding with it.
+      writeState(dataDir, state);
     }
-    if (options.postgres) {
-      const outcome = await ensureService(state, 'postgres', dataDir, options);
-      (outcome === 'started' ? started : attached).push('postgres');
-    }
-    state.users.push(me);
-    writeState(dataDir, state);
+    return { redis: state.redis?.url, postgres: state.postgres?.url };
   });
 
-  const state = readState(dataDir);
   let released = false;
   return {
-    ...(options.redis ? { redisUrl: state.redis!.url } : {}),
-    ...(options.postgres ? { databaseUrl: state.postgres!.url } : {}),
+    ...(options.redis ? { redisUrl: urls.redis! } : {}),
+    ...(options.postgres ? { databaseUrl: urls.postgres! } : {}),
     started,
     attached,
     async release() {
@@ -128,17 +134,28 @@ async function ensureService(state: State, name: ServiceName, dataDir: string, o
   const record = state[name] ?? legacyRecord(name, dataDir);
   const answers = name === 'redis' ? redisAnswers : postgresAnswers;
   if (record && isLiveService(record)) {
-    // A service that is still starting (or recovering its log after a crash) answers soon.
-    for (const until = Date.now() + 15_000; Date.now() < until; await sleep(200)) {
+    // A service still starting (or replaying its log after a crash) answers soon; one that is busy
+    // (at its connection limit) answers with an error meanwhile, and is waited for, never stopped.
+    let responds = false;
+    for (const until = Date.now() + 15_000; Date.now() < until || (responds && Date.now() < until + 105_000); await sleep(200)) {
       if (await answers(record.url)) {
         state[name] = record;
         if (!state.users.length) log.warn({ service: name, pid: record.pid }, 'adopting a local service whose users are gone');
         return 'attached';
       }
       if (!isLiveService(record)) break;
+      responds = await serverResponds(name, record.url);
     }
-    log.warn({ service: name, pid: record.pid }, 'a local service runs but does not answer: restarting it on its data');
-    await stopPid(record.pid, name === 'postgres' ? 'SIGINT' : 'SIGTERM', 20_000);
+    if (isLiveService(record)) {
+      // Alive but not answering as it should. Stopping it would cut off every process using it.
+      if (responds || state.users.length) {
+        throw new StartupError(
+          `The local ${name} of ${dataDir} (pid ${record.pid}) is running but not taking this process${state.users.length ? `, and ${state.users.length} other lapor process(es) use it` : ''}. See its log in ${dataDir}, or stop every lapor process of this checkout and start again.`,
+        );
+      }
+      log.warn({ service: name, pid: record.pid }, 'a local service runs but does not answer, and nobody uses it: restarting it on its data');
+      await stopPid(record.pid, name === 'postgres' ? 'SIGINT' : 'SIGTERM', 20_000);
+    }
   }
   // On its old port where it had one, so processes still attached find it again.
   const start = (port?: number) =>

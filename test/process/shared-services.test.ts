@@ -202,4 +202,26 @@ describe('local services shared by the processes of one checkout', () => {
     expect(await next.kill('SIGTERM')).toEqual({ code: 0, signal: null });
     expect([services.redis!.pid, services.postgres!.pid].filter(isAlive)).toEqual([]);
   });
+
+  it('never stops a service others use because it does not answer this process: it says so instead', { timeout: 120_000 }, async () => {
+    const dataDir = freshDataDir();
+    const env = { LAPOR_DATA_DIR: dataDir, LAPOR_LOG_LEVEL: 'info' };
+    const gateway = await startGateway(env, { readyTimeoutMs: 60_000 });
+    const { redis } = state(dataDir);
+    // A Redis that hangs (stopped, as a machine under swap might): it accepts nothing for a while.
+    process.kill(redis!.pid, 'SIGSTOP');
+    try {
+      const run = runCli(['dlq', 'list'], env);
+      const exit = await withTimeout(run.exited, 60_000, 'dlq list', run);
+      expect(exit.code, run.output()).toBe(78);
+      expect(run.output()).toMatch(/The local redis of .* is running but not taking this process, and 1 other lapor process\(es\) use it/);
+      expect(isAlive(redis!.pid)).toBe(true);
+    } finally {
+      process.kill(redis!.pid, 'SIGCONT');
+    }
+    // The gateway still has its Redis, the very same one.
+    await eventually(async () => ((await fetch(`${gateway.url}/readyz`)).status === 200 ? true : undefined), 15_000, 'ready again');
+    expect(state(dataDir).redis).toEqual(redis);
+    expect(await gateway.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
 });
