@@ -78,7 +78,7 @@ export interface StepResult {
  * commit; if the process dies first, the outbox sweep publishes them.
  */
 export async function takeStep(
-  deps: { db: Db; keys: DataKeys; clocks: ClockContext; publish(effects: Effect[]): Promise<void> },
+  deps: { db: Db; keys: DataKeys; clocks: ClockContext; publish(effects: Effect[]): Promise<void>; onPublishFailed?: (err: unknown) => void },
   actor: Actor,
   trackingId: string,
   input: StepInput,
@@ -173,8 +173,14 @@ export async function takeStep(
   });
 
   if (done.outboxId) {
-    await deps.publish(done.effects);
-    await db.query('UPDATE outbox SET published_at = now() WHERE id = $1', [done.outboxId]);
+    // The step is committed: a failure to publish now must not look like a failed step (the operator
+    // would take it again). The outbox sweep publishes what is left.
+    try {
+      await deps.publish(done.effects);
+      await db.query('UPDATE outbox SET published_at = now() WHERE id = $1', [done.outboxId]);
+    } catch (err) {
+      deps.onPublishFailed?.(err);
+    }
   }
   return { trackingId, status: done.row.status, colour: colourOf(done.row.status), agency: done.row.agencySlug, unit: done.row.unitSlug };
 }

@@ -238,6 +238,7 @@ describe('reach and refusals', () => {
       ['verify', { kind: 'pengaduan', weight: 'ringan', extra: 1 }, 'bad_request'],
       ['answer', { text: 'x'.repeat(10_001) }, 'bad_request'],
       ['reject', { reason: 42 }, 'bad_request'],
+      ['verify', { kind: 'pengaduan', weight: 'ringan', anonim: false }, 'bad_request'], // privacy only tightens
       ['reject', { reason: '\u200b\u200b \u0000' }, 'bad_request'],
       ['answer', { text: '😀'.repeat(10_001) }, 'bad_request'],
     ];

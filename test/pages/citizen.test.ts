@@ -107,6 +107,15 @@ describe('the report form', () => {
     expect(bad.body).toContain('role="alert"');
   });
 
+  it('keeps the language switch on this site, and the pages out of other sites\u2019 frames', async () => {
+    for (const url of ['/?lang=en/evil.example', '/?lang=en&x=//evil.example', '/lapor?id=&lang=en']) {
+      const res = await env.app.inject({ method: 'GET', url });
+      const link = /<a href="([^"]*)" hreflang=/.exec(res.body)?.[1] ?? '';
+      expect(link, url).toMatch(/^\/(?!\/)/);
+      expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+    }
+  });
+
   it('serves the stylesheet with a validator, and pages in Bahasa Indonesia by default', async () => {
     const css = await env.app.inject({ method: 'GET', url: '/assets/lapor.css' });
     expect(css.statusCode).toBe(200);

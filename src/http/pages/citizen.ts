@@ -130,7 +130,10 @@ export function citizenPages(deps: HttpDeps) {
         .status(status)
         .header('content-type', 'text/html; charset=utf-8')
         .header('cache-control', 'no-store')
-        .send(page({ lang, title, body, path: req.url.replace(/[?&]lang=(id|en)/, '').replace(/\?$/, '') || '/', nav: nav(lang), ...(script ? { script } : {}) }));
+        // Not framed by other sites (a form in a frame can be overlaid and clicked through).
+        .header('x-frame-options', 'SAMEORIGIN')
+        .header('content-security-policy', "frame-ancestors 'self'")
+        .send(page({ lang, title, body, path: pathWithoutLang(req.url), nav: nav(lang), ...(script ? { script } : {}) }));
     };
 
     app.get('/', async (req, reply) => {
@@ -227,6 +230,16 @@ export function citizenPages(deps: HttpDeps) {
       return send(req, reply, lang, t(lang, `Laporan ${id}`, `Report ${id}`), statusPage(lang, res.json(), fresh));
     });
   };
+}
+
+/**
+ * This page's own path and query without `lang`, for the language switch: always a path of this
+ * site (a request for `//elsewhere` must not make the switch a link to another site).
+ */
+function pathWithoutLang(requestUrl: string): string {
+  const url = new URL(requestUrl, 'http://lapor.invalid');
+  url.searchParams.delete('lang');
+  return `/${url.pathname.replace(/^\/+/, '')}${url.search}`;
 }
 
 /** Errors meaning "too large": the urlencoded body limit, a multipart file over its limit. */

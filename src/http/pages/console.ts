@@ -86,8 +86,10 @@ function sessionToken(req: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
-function cookie(req: FastifyRequest, value: string, maxAgeSeconds: number): string {
-  const secure = req.protocol === 'https' ? '; Secure' : '';
+function cookie(req: FastifyRequest, value: string, maxAgeSeconds: number, publicUrl: string): string {
+  // Secure when the request came over TLS, or when the site is public over https (behind a proxy
+  // that terminates TLS, with LAPOR_HTTP_TRUST_PROXY off, the request itself looks like http).
+  const secure = req.protocol === 'https' || publicUrl.startsWith('https:') ? '; Secure' : '';
   return `${SESSION_COOKIE}=${value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=${maxAgeSeconds}${secure}`;
 }
 
@@ -199,7 +201,7 @@ export function consolePages(deps: HttpDeps) {
       const res = await api(undefined, 'POST', '/api/v1/auth/login', { email: form.email ?? '', password: form.password ?? '' }, req.ip);
       if (res.status === 200) {
         const { token, expiresAt } = res.json() as { token: string; expiresAt: string };
-        reply.header('set-cookie', cookie(req, token, Math.floor((Date.parse(expiresAt) - Date.now()) / 1000)));
+        reply.header('set-cookie', cookie(req, token, Math.floor((Date.parse(expiresAt) - Date.now()) / 1000), deps.config.publicUrl));
         return reply.redirect(next, 303);
       }
       const minutes = Math.ceil(Number(res.headers['retry-after'] ?? 60) / 60);
@@ -214,7 +216,7 @@ export function consolePages(deps: HttpDeps) {
       const session = await requireSession(req, reply);
       if (!session) return reply;
       await api(session, 'POST', '/api/v1/auth/logout');
-      reply.header('set-cookie', cookie(req, '', 0));
+      reply.header('set-cookie', cookie(req, '', 0, deps.config.publicUrl));
       return reply.redirect('/admin/login', 303);
     });
 

@@ -36,7 +36,8 @@ const StepResult = z.object({
 const STEP_RESPONSES = { 200: StepResult, 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody };
 
 const STEPS = {
-  verify: z.strictObject({ kind: z.enum(KINDS), weight: z.enum(WEIGHTS), anonim: z.boolean().optional(), rahasia: z.boolean().optional(), note: Note }),
+  // Privacy only tightens: a verifier may make a report anonim or rahasia, never lift what the citizen chose.
+  verify: z.strictObject({ kind: z.enum(KINDS), weight: z.enum(WEIGHTS), anonim: z.literal(true).optional(), rahasia: z.literal(true).optional(), note: Note }),
   weight: z.strictObject({ weight: z.enum(WEIGHTS), note: Note }),
   // The super admin forwards to an agency; the agency admin hands it to one of its units.
   dispose: z.union([z.strictObject({ agency: SlugSchema, note: Note }), z.strictObject({ unit: SlugSchema, note: Note })]),
@@ -182,9 +183,9 @@ export function adminRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         async (req, reply) => {
           const actor = actorOf(req);
           try {
-            // An operator reaches no report: the same 404 as for a report that does not exist.
+            // An operator may never act on a report: 403, whether or not the report exists.
             if (actor.role === 'operator') throw new CaseError('forbidden', 'Operators do not act on reports.');
-            return await takeStep({ db, keys, clocks, publish }, actor, req.params.trackingId, toStepInput(route, req.body as Record<string, unknown>));
+            return await takeStep({ db, keys, clocks, publish, onPublishFailed: (err) => req.log.warn({ err }, 'step committed, its notification left to the outbox sweep') }, actor, req.params.trackingId, toStepInput(route, req.body as Record<string, unknown>));
           } catch (err) {
             return sendCaseError(reply, err);
           }
