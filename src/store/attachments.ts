@@ -27,8 +27,32 @@ export async function storeAttachment(db: Queryable, file: { filename: string; c
   return { token, filename: file.filename, contentType: file.contentType, size: file.data.length, sha256 };
 }
 
-/** The uploads these tokens name that no report has claimed yet (the others are someone else's, or unknown). */
-export async function unclaimedAttachments(db: Queryable, tokens: readonly string[]): Promise<StoredAttachment[]> {
+/**
+ * Reserves the uploads these tokens name for a report about to be acknowledged: all of them, or
+ * none (an unknown token, or one reserved or claimed by another report). Returns what was reserved.
+ */
+export async function reserveAttachments(db: Queryable, tokens: readonly string[]): Promise<StoredAttachment[] | undefined> {
+  if (!tokens.length) return [];
+  // One statement: the rows are locked, counted, and reserved only if every token is among them.
+  const { rows } = await db.query<StoredAttachment>(
+    `WITH candidates AS (
+       SELECT id FROM attachments WHERE token = ANY($1) AND report_seq IS NULL AND reserved_at IS NULL FOR UPDATE),
+     complete AS (SELECT count(*) = $2 AS yes FROM candidates)
+     UPDATE attachments a SET reserved_at = now() FROM candidates c, complete
+     WHERE a.id = c.id AND complete.yes
+     RETURNING a.token, a.filename, a.content_type AS "contentType", a.size, a.sha256`,
+    [tokens, tokens.length],
+  );
+  return rows.length === tokens.length ? rows : undefined;
+}
+
+/** Gives reserved uploads back (their report was not acknowledged after all). */
+export async function releaseAttachments(db: Queryable, tokens: readonly string[]): Promise<void> {
+  await db.query('UPDATE attachments SET reserved_at = NULL WHERE token = ANY($1) AND report_seq IS NULL', [tokens]);
+}
+
+/** The uploads a retried request named, still waiting for its report (a replay re-adds them to its job). */
+export async function pendingAttachments(db: Queryable, tokens: readonly string[]): Promise<StoredAttachment[]> {
   if (!tokens.length) return [];
   const { rows } = await db.query<StoredAttachment>(
     `SELECT token, filename, content_type AS "contentType", size, sha256 FROM attachments WHERE token = ANY($1) AND report_seq IS NULL`,
@@ -62,6 +86,11 @@ export async function attachmentData(db: Queryable, seq: string, id: string): Pr
 
 /** Removes uploads no report claimed within `olderThanHours` (a form abandoned after its upload). */
 export async function removeUnclaimedAttachments(db: Queryable, olderThanHours = 24): Promise<number> {
-  const { rowCount } = await db.query(`DELETE FROM attachments WHERE report_seq IS NULL AND created_at < now() - make_interval(hours => $1)`, [olderThanHours]);
+  // A reserved upload waits for its report's intake (a backlog, a worker down over a weekend) for a week.
+  const { rowCount } = await db.query(
+    `DELETE FROM attachments WHERE report_seq IS NULL AND created_at < now() - make_interval(hours => $1)
+       AND (reserved_at IS NULL OR reserved_at < now() - interval '7 days')`,
+    [olderThanHours],
+  );
   return rowCount ?? 0;
 }

@@ -89,4 +89,18 @@ describe('attachments', () => {
     const many = await Promise.all([1, 2, 3, 4].map(async () => (await upload(PNG, 'image/png')).json().attachment as string));
     expect((await file({ text: 'Empat foto sekaligus untuk satu laporan.', attachments: many })).json().error).toBe('too_many_attachments');
   });
+
+  it('gives a file to one of two reports naming it at once, and refuses the other before it is acknowledged', async () => {
+    const token = (await upload(PNG, 'image/png')).json().attachment as string;
+    const [a, b] = await Promise.all([
+      file({ text: 'Pohon tumbang menutup Jl. Cihampelas, foto terlampir.', attachments: [token] }),
+      file({ text: 'Laporan lain yang menyebut foto yang sama pada saat yang sama.', attachments: [token] }),
+    ]);
+    expect([a.statusCode, b.statusCode].sort()).toEqual([201, 400]);
+    const winner = (a.statusCode === 201 ? a : b).json().trackingId as string;
+    await eventually(async () => {
+      const { rows } = await env.runtime.db.query('SELECT r.tracking_id FROM attachments a JOIN reports r ON r.seq = a.report_seq WHERE a.token = $1', [token]);
+      return rows[0]?.tracking_id === winner ? true : undefined;
+    }, 10_000, 'the file with the report that was acknowledged');
+  });
 });

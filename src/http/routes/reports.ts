@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { EMPTY_TEXT_MESSAGE, ReporterSchema, textField, type Attachment } from '../../core/inbound.ts';
-import { unclaimedAttachments } from '../../store/attachments.ts';
+import { pendingAttachments, releaseAttachments, reserveAttachments, type StoredAttachment } from '../../store/attachments.ts';
 import { STATUS_LABELS, STATUSES, colourOf } from '../../core/report.ts';
 import { parseTrackingId } from '../../core/tracking-id.ts';
 import { createWebAdapter, type WebReportInput } from '../../../adapters/web/index.ts';
@@ -87,12 +87,12 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         let trackingId: string | undefined;
         let replayed = false;
         let attachments: Attachment[] = [];
+        let reservedTokens: string[] = [];
         try {
           if (idemRedisKey) trackingId = await claimedTrackingId(idemRedisKey, fingerprint);
           replayed = Boolean(trackingId);
           // Checked before an ID is handed out: a refused request must leave no Idempotency-Key behind
           // that a retry would answer with 201. (A replay's files were claimed by its own first try.)
-          if (!replayed && body.attachments?.length) attachments = await claimableAttachments(body.attachments);
           if (!trackingId) {
             const candidate = codec.fromSequence(await sequence.take());
             if (idemRedisKey) {
@@ -103,7 +103,20 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
             } else {
               trackingId = candidate;
             }
+            // The files are reserved by the request that won the key: a refusal takes the key back,
+            // so a fixed retry is a new report, not a replay of nothing.
+            if (!replayed && body.attachments?.length) {
+              try {
+                attachments = await reservedAttachments(body.attachments);
+                reservedTokens = attachments.flatMap((a) => (a.ref ? [a.ref] : []));
+              } catch (err) {
+                if (idemRedisKey) await producer.del(idemRedisKey).catch(() => undefined);
+                throw err;
+              }
+            }
           }
+          // A retry (or the loser of a race with it): its files, still waiting for the report, go with it again.
+          if (replayed && body.attachments?.length) attachments = await retriedAttachments(body.attachments);
         } catch (err) {
           if ((err as { statusCode?: number }).statusCode) throw err;
           throw new EnqueueUnavailableError(err);
@@ -113,7 +126,14 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         const input: WebReportInput = { trackingId, text: body.text, reporter: body.reporter, anonim: body.anonim, rahasia: body.rahasia, idempotencyKey: key, lang: body.lang, attachments };
         // The dedup key is a tracking ID allocated just now (or the one an Idempotency-Key resolved to):
         // the job id alone deduplicates it, so no dedup window is needed.
-        const result = await queues.enqueueInbound(web.normalize(input, { now: new Date() }), 0);
+        let result;
+        try {
+          result = await queues.enqueueInbound(web.normalize(input, { now: new Date() }), 0);
+        } catch (err) {
+          // Not acknowledged: the files are free again for the citizen's retry.
+          if (reservedTokens.length) await releaseAttachments(db, reservedTokens).catch(() => undefined);
+          throw err;
+        }
         metrics.inboundAccepted.inc({ channel: 'web', result: replayed ? 'duplicate' : result.status });
         if (replayed) reply.header('idempotent-replayed', 'true');
         return reply.status(201).send({
@@ -125,17 +145,22 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
       },
     );
 
-    /** The uploads a new report may claim: every token known and not yet another report's, else 400. */
-    async function claimableAttachments(tokens: readonly string[]): Promise<Attachment[]> {
+    /** Reserves the uploads a new report names: every token known and free, else 400 and none reserved. */
+    async function reservedAttachments(tokens: readonly string[]): Promise<Attachment[]> {
       const unique = [...new Set(tokens)];
       if (unique.length > config.attachments.maxCount) {
         throw httpError(400, 'too_many_attachments', `A report takes at most ${config.attachments.maxCount} files.`);
       }
-      const found = await unclaimedAttachments(db, unique);
-      if (found.length !== unique.length) {
+      const reserved = await reserveAttachments(db, unique);
+      if (!reserved) {
         throw httpError(400, 'unknown_attachment', 'An attachment token is unknown or already used by a report: upload the file again.');
       }
-      return found.map((a) => ({ filename: a.filename, contentType: a.contentType, size: a.size, sha256: a.sha256, ref: a.token }));
+      return reserved.map(toAttachment);
+    }
+
+    /** A retried request's uploads, still waiting for its report: its job carries them again. */
+    async function retriedAttachments(tokens: readonly string[]): Promise<Attachment[]> {
+      return (await pendingAttachments(db, [...new Set(tokens)])).map(toAttachment);
     }
 
     /** The tracking ID an earlier request with this key got; 422 when the body differs. */
@@ -189,4 +214,8 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
       },
     );
   };
+}
+
+function toAttachment(a: StoredAttachment): Attachment {
+  return { filename: a.filename, contentType: a.contentType, size: a.size, sha256: a.sha256, ref: a.token };
 }
