@@ -29,9 +29,17 @@ afterAll(async () => {
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
 
+/** Posts the login form as a browser does: with the token and the cookie its GET handed out. */
+async function postLogin(fields: Record<string, string>) {
+  const page = await env.app.inject({ method: 'GET', url: '/admin/login' });
+  const token = /name="_login" value="([^"]+)"/.exec(page.body)![1]!;
+  const cookie = /lapor_login=([^;]+)/.exec(String(page.headers['set-cookie']))![1]!;
+  return env.app.inject({ method: 'POST', url: '/admin/login', headers: { ...FORM, cookie: `lapor_login=${cookie}` }, payload: form({ ...fields, _login: token }) });
+}
+
 /** Logs in through the console's form; returns the cookie header to send and the CSRF token of its forms. */
 async function logIn(who: Account): Promise<{ cookie: string; csrf: string; setCookie: string }> {
-  const res = await env.app.inject({ method: 'POST', url: '/admin/login', headers: FORM, payload: form({ email: who.email, password: who.password, next: '/admin' }) });
+  const res = await postLogin({ email: who.email, password: who.password, next: '/admin' });
   expect(res.statusCode, res.body).toBe(303);
   const setCookie = String(res.headers['set-cookie']);
   const token = /lapor_admin=([^;]+)/.exec(setCookie)![1]!;
@@ -47,15 +55,23 @@ describe('the console', () => {
     expect(setCookie).toMatch(/HttpOnly/);
     expect(setCookie).toMatch(/SameSite=Strict/);
     expect(setCookie).toMatch(/Path=\/admin/);
-    const wrong = await env.app.inject({ method: 'POST', url: '/admin/login', headers: FORM, payload: form({ email: admin.email, password: 'salah sekali' }) });
+    const wrong = await postLogin({ email: admin.email, password: 'salah sekali' });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.body).toContain('Email atau kata sandi salah.');
-    expect(wrong.headers['set-cookie']).toBeUndefined();
+    expect(String(wrong.headers['set-cookie'] ?? '')).not.toContain('lapor_admin=');
     expect((await get('/admin')).headers.location).toBe('/admin/login?next=%2Fadmin');
   });
 
+  it('refuses a login posted without the form\u2019s own token (a login forged by another site)', async () => {
+    const forged = await env.app.inject({ method: 'POST', url: '/admin/login', headers: FORM, payload: form({ email: admin.email, password: admin.password }) });
+    expect(forged.statusCode).toBe(403);
+    expect(String(forged.headers['set-cookie'] ?? '')).not.toContain('lapor_admin=');
+    const mismatched = await env.app.inject({ method: 'POST', url: '/admin/login', headers: { ...FORM, cookie: 'lapor_login=' + 'a'.repeat(24) }, payload: form({ email: admin.email, password: admin.password, _login: 'b'.repeat(24) }) });
+    expect(mismatched.statusCode).toBe(403);
+  });
+
   it('never follows a login to another site', async () => {
-    const res = await env.app.inject({ method: 'POST', url: '/admin/login', headers: FORM, payload: form({ email: admin.email, password: admin.password, next: '//evil.example/admin' }) });
+    const res = await postLogin({ email: admin.email, password: admin.password, next: '//evil.example/admin' });
     expect(res.headers.location).toBe('/admin');
   });
 
@@ -175,7 +191,7 @@ describe('the console', () => {
     expect(login.body).toContain('<h1>Log in to the LAPOR! console</h1>');
     expect(login.body).toContain('href="/admin/login?next=%2Fadmin%2Fkotak-masuk&amp;lang=id"');
     expect(String(login.headers['set-cookie'])).toMatch(/^lang=en; Path=\/;/);
-    const wrong = await env.app.inject({ method: 'POST', url: '/admin/login', headers: FORM, payload: form({ email: admin.email, password: 'salah sekali', lang: 'en' }) });
+    const wrong = await postLogin({ email: admin.email, password: 'salah sekali', lang: 'en' });
     expect(wrong.statusCode).toBe(401);
     expect(wrong.body).toContain('Wrong email or password.');
     expect((await get('/admin/login')).body).toContain('<h1>Masuk ke konsol LAPOR!</h1>');

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { STEP_FROM } from '../../core/lifecycle.ts';
 import { KINDS, STATUS_LABELS, WEIGHTS, type ReportStatus } from '../../core/report.ts';
@@ -22,6 +22,8 @@ import { langOf, page, rememberLang, type Lang } from './layout.ts';
  */
 
 export const SESSION_COOKIE = 'lapor_admin';
+/** The login form's own cookie (see loginToken). */
+export const LOGIN_COOKIE = 'lapor_login';
 /** The console's language when a request names none (by `?lang=` or the `lang` cookie). */
 const DEFAULT_LANG: Lang = 'id';
 
@@ -187,10 +189,21 @@ export function consolePages(deps: HttpDeps) {
       return session;
     };
 
+    /**
+     * The login form carries a token that must match a SameSite=Strict cookie set with the form: a
+     * page of another site cannot post it, so nobody can log a victim into an account of theirs.
+     */
+    const loginToken = (req: FastifyRequest, reply: FastifyReply): string => {
+      const token = randomBytes(18).toString('base64url');
+      const secure = req.protocol === 'https' || deps.config.publicUrl.startsWith('https:') ? '; Secure' : '';
+      reply.header('set-cookie', `${LOGIN_COOKIE}=${token}; Path=/admin/login; HttpOnly; SameSite=Strict; Max-Age=3600${secure}`);
+      return token;
+    };
+
     app.get('/admin/login', async (req, reply) => {
       const lang = langOf(req, DEFAULT_LANG);
       const next = safeNext((req.query as Record<string, unknown>).next);
-      return render(req, reply, lang, t(lang, 'Masuk', 'Log in'), loginForm(lang, next));
+      return render(req, reply, lang, t(lang, 'Masuk', 'Log in'), loginForm(lang, next, loginToken(req, reply)));
     });
 
     app.post('/admin/login', async (req, reply) => {
@@ -198,6 +211,12 @@ export function consolePages(deps: HttpDeps) {
       // The language the form was shown in (carried by the form), else the request's.
       const lang: Lang = form.lang === 'en' || form.lang === 'id' ? form.lang : langOf(req, DEFAULT_LANG);
       const next = safeNext(form.next);
+      const expected = new RegExp(`(?:^|;\\s*)${LOGIN_COOKIE}=([A-Za-z0-9_-]{24})`).exec(req.headers.cookie ?? '')?.[1];
+      const sent = form._login ?? '';
+      if (!expected || sent.length !== expected.length || !timingSafeEqual(Buffer.from(sent), Buffer.from(expected))) {
+        const message = t(lang, 'Formulir masuk kedaluwarsa. Coba lagi.', 'The login form has expired. Try again.');
+        return render(req, reply, lang, t(lang, 'Masuk', 'Log in'), loginForm(lang, next, loginToken(req, reply), form.email ?? '', message), undefined, 403);
+      }
       const res = await api(undefined, 'POST', '/api/v1/auth/login', { email: form.email ?? '', password: form.password ?? '' }, req.ip);
       if (res.status === 200) {
         const { token, expiresAt } = res.json() as { token: string; expiresAt: string };
@@ -209,7 +228,7 @@ export function consolePages(deps: HttpDeps) {
         res.status === 429
           ? t(lang, `Terlalu banyak percobaan gagal. Coba lagi setelah ${minutes} menit.`, `Too many failed attempts. Try again in ${minutes} ${minutes === 1 ? 'minute' : 'minutes'}.`)
           : t(lang, 'Email atau kata sandi salah.', 'Wrong email or password.');
-      return render(req, reply, lang, t(lang, 'Masuk', 'Log in'), loginForm(lang, next, form.email ?? '', message), undefined, res.status === 429 ? 429 : 401);
+      return render(req, reply, lang, t(lang, 'Masuk', 'Log in'), loginForm(lang, next, loginToken(req, reply), form.email ?? '', message), undefined, res.status === 429 ? 429 : 401);
     });
 
     app.post('/admin/logout', async (req, reply) => {
@@ -372,12 +391,13 @@ ${role === 'operator' || role === 'super_admin' ? html`<li><a href="/admin/opera
 <li><form method="post" action="/admin/logout" class="inline">${csrfField(session)}<button type="submit" class="secondary small">${t(lang, 'Keluar', 'Log out')} (${ROLE_LABELS[role][lang]})</button></form></li>`;
 }
 
-function loginForm(lang: Lang, next: string, email = '', error?: string): Html {
+function loginForm(lang: Lang, next: string, token: string, email = '', error?: string): Html {
   return html`<h1>${t(lang, 'Masuk ke konsol LAPOR!', 'Log in to the LAPOR! console')}</h1>
 ${error ? html`<div class="error-summary" role="alert"><p>${error}</p></div>` : ''}
 <form method="post" action="/admin/login">
   <input type="hidden" name="next" value="${next}">
   <input type="hidden" name="lang" value="${lang}">
+  <input type="hidden" name="_login" value="${token}">
   <label for="email">Email</label>
   <input type="email" id="email" name="email" autocomplete="username" required value="${email}">
   <label for="password">${t(lang, 'Kata sandi', 'Password')}</label>
