@@ -17,7 +17,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Browser, Page } from 'playwright-core';
@@ -29,7 +28,7 @@ import { openRuntime } from '../src/runtime.ts';
 import { insertUser } from '../src/store/users.ts';
 import { launchBrowser, newPage } from '../test/helpers/browser.ts';
 import { WORKER_NAMES, startWorkers } from '../workers/run.ts';
-import { TimeoutError, beginBench, startBenchServices } from './bench/harness.ts';
+import { beginBench, benchEnv, startBenchServices, TimeoutError } from './bench/harness.ts';
 
 const OUT = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
 const TIMEOUT_S = 120;
@@ -51,17 +50,7 @@ async function main(): Promise<number> {
   try {
     // 1–2. services and the gateway
     const { dir, postgres, redis } = await startBenchServices(teardown, log, { name: 'screenshots', pgFast: true });
-    const config = loadConfig({
-      LAPOR_ENV: 'development',
-      LAPOR_DATABASE_URL: postgres.url,
-      LAPOR_REDIS_URL: redis.url,
-      LAPOR_DATA_DIR: join(dir, 'data'),
-      LAPOR_DATA_KEY: randomBytes(32).toString('base64'),
-      LAPOR_TRACKING_KEY: randomBytes(32).toString('base64'),
-      LAPOR_LOG_LEVEL: 'warn',
-      LAPOR_QUEUE_PREFIX: '{screenshots}',
-      LAPOR_PUBLIC_URL: 'https://www.lapor.go.id',
-    });
+    const config = loadConfig(benchEnv({ dir, postgres, redis }, 'screenshots', { LAPOR_PUBLIC_URL: 'https://www.lapor.go.id' }));
     const runtime = await openRuntime(config, log);
     teardown.defer('runtime', () => runtime.close());
     const workers = await startWorkers(runtime, WORKER_NAMES, runtime.connectWorker);

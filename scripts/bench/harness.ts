@@ -3,6 +3,7 @@
  * PostgreSQL in a fresh temp dir on disk, and a teardown that stops everything in reverse order,
  * once, however the run ends — normally, on an error, on Ctrl-C, or at the hard timeout.
  */
+import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -103,6 +104,24 @@ export async function startBenchServices(teardown: Teardown, log: Logger, option
   // terminate those backends and make the gateway log an "idle client error" for each.
   teardown.defer('postgres', async () => (await backendsGone(postgres.url), await postgres.stop()));
   return { dir, filesystem: filesystemOf(dir), redis, postgres };
+}
+
+/**
+ * The LAPOR_ settings of a gateway run against the services of a benchmark (or a script): its own
+ * stores, fresh keys, quiet logs, a queue prefix of its own. `extra` adds or overrides.
+ */
+export function benchEnv(services: Pick<BenchServices, 'dir' | 'postgres' | 'redis'>, prefix: string, extra: Record<string, string> = {}) {
+  return {
+    LAPOR_ENV: 'development',
+    LAPOR_DATABASE_URL: services.postgres.url,
+    LAPOR_REDIS_URL: services.redis.url,
+    LAPOR_DATA_DIR: join(services.dir, 'data'),
+    LAPOR_DATA_KEY: randomBytes(32).toString('base64'),
+    LAPOR_TRACKING_KEY: randomBytes(32).toString('base64'),
+    LAPOR_LOG_LEVEL: 'warn',
+    LAPOR_QUEUE_PREFIX: `{${prefix}}`,
+    ...extra,
+  };
 }
 
 export async function describeRedis(url: string) {

@@ -26,9 +26,7 @@
  *   6. with --hold, prints the database URL and waits for Ctrl-C (to try plans by hand); then stops
  *      everything and deletes the directory, also on error, Ctrl-C or the hard timeout.
  */
-import { randomBytes } from 'node:crypto';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -37,7 +35,7 @@ import { buildApp } from '../../src/http/app.ts';
 import { statsRoutes } from '../../src/http/routes/stats.ts';
 import { openRuntime } from '../../src/runtime.ts';
 import { STATS_SETTINGS, STATS_STATEMENTS, agencyStats, statsParams, type StatsWindow } from '../../src/store/stats.ts';
-import { TimeoutError, UsageError, beginBench, describePostgres, numberOption, startBenchServices } from './harness.ts';
+import { beginBench, benchEnv, describePostgres, numberOption, startBenchServices, TimeoutError, UsageError } from './harness.ts';
 import { fmtInt, fmtMs, sleep, summarize, table } from './lib.ts';
 
 interface Options {
@@ -205,16 +203,7 @@ async function main(): Promise<number> {
     const { dir, postgres, redis } = await startBenchServices(teardown, log, { name: 'stats', pgFast: true });
     const pgInfo = await describePostgres(postgres.url);
     say(`postgres ${pgInfo.version} on port ${postgres.port} (fsync ${pgInfo.fsync}), data in ${dir}`);
-    const config = loadConfig({
-      LAPOR_ENV: 'development',
-      LAPOR_DATABASE_URL: postgres.url,
-      LAPOR_REDIS_URL: redis.url,
-      LAPOR_DATA_DIR: join(dir, 'data'),
-      LAPOR_DATA_KEY: randomBytes(32).toString('base64'),
-      LAPOR_TRACKING_KEY: randomBytes(32).toString('base64'),
-      LAPOR_LOG_LEVEL: 'warn',
-      LAPOR_QUEUE_PREFIX: '{bench-stats}',
-    });
+    const config = loadConfig(benchEnv({ dir, postgres, redis }, 'bench-stats'));
     const runtime = await openRuntime(config, log);
     teardown.defer('runtime', () => runtime.close());
 
