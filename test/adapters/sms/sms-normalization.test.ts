@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEMPLATES } from '../../../config/templates.ts';
-import { normalizeAddress } from '../../../src/core/inbound.ts';
 import { encodeText, udh8 } from '../../../scripts/smsc/text.ts';
-import { SmscSimulator } from '../../../scripts/smsc/simulator.ts';
-import { createTestEnv, eventually, type TestEnv } from '../../helpers/env.ts';
+import type { SmscSimulator } from '../../../scripts/smsc/simulator.ts';
+import { eventually, type TestEnv } from '../../helpers/env.ts';
+import { contactHashOf, numbers, smsGateway } from '../../helpers/sms.ts';
 
 /**
  * Nothing acknowledged is lost, on SMS: whatever bytes a handset or an SMSC puts in a deliver_sm
@@ -14,30 +14,17 @@ import { createTestEnv, eventually, type TestEnv } from '../../helpers/env.ts';
 
 let sim: SmscSimulator;
 let env: TestEnv;
-let numberCounter = Math.floor(Math.random() * 1e6);
-const newNumber = () => `+62813${String(numberCounter++).padStart(7, '0')}`;
+let close: () => Promise<void>;
+const newNumber = numbers('+62813');
 
 beforeAll(async () => {
-  sim = await SmscSimulator.start({ systemId: 'lapor', password: 'secret', receiptDelayMs: 5 });
-  env = await createTestEnv({
-    channels: ['sms'],
-    env: {
-      LAPOR_SMPP_URLS: `smpp://lapor:secret@127.0.0.1:${sim.port}?id=sim&tps=1000&window=50`,
-      LAPOR_SMPP_RECONNECT_MIN_MS: '50',
-      LAPOR_SMPP_RECONNECT_MAX_MS: '200',
-      LAPOR_SMPP_LEASE_MS: '2000',
-      LAPOR_SMPP_RATE_LIMIT_PER_HOUR: '100000',
-      LAPOR_SMPP_CONCAT_TIMEOUT_MS: '1000',
-    },
-  });
-  await sim.waitForBind(10_000);
+  ({ sim, env, close } = await smsGateway());
 });
 afterAll(async () => {
-  await env?.close();
-  await sim?.close();
+  await close?.();
 });
 
-const contactHash = (number: string) => env.runtime.keys.blindIndex(normalizeAddress(number));
+const contactHash = (number: string) => contactHashOf(env, number);
 
 async function reportsFrom(number: string) {
   const { rows } = await env.runtime.db.query<{ tracking_id: string; text: string }>(

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSmsAdapter } from '../../../adapters/sms/index.ts';
-import { normalizeAddress } from '../../../src/core/inbound.ts';
 import { encodeText, udh8 } from '../../../scripts/smsc/text.ts';
-import { SmscSimulator } from '../../../scripts/smsc/simulator.ts';
-import { createTestEnv, eventually, type TestEnv } from '../../helpers/env.ts';
+import type { SmscSimulator } from '../../../scripts/smsc/simulator.ts';
+import { eventually, type TestEnv } from '../../helpers/env.ts';
+import { contactHashOf, numbers, smsGateway } from '../../helpers/sms.ts';
 
 /**
  * SMS 1708 end to end over real SMPP on loopback: the SMSC simulator delivers what a citizen texts,
@@ -12,32 +12,17 @@ import { createTestEnv, eventually, type TestEnv } from '../../helpers/env.ts';
 
 let sim: SmscSimulator;
 let env: TestEnv;
-let numberCounter = Math.floor(Math.random() * 1e6);
-const newNumber = () => `+62812${String(numberCounter++).padStart(7, '0')}`;
+let close: () => Promise<void>;
+const newNumber = numbers('+62812');
 
 beforeAll(async () => {
-  sim = await SmscSimulator.start({ systemId: 'lapor', password: 'secret', receiptDelayMs: 5 });
-  env = await createTestEnv({
-    channels: ['sms'],
-    env: {
-      LAPOR_SMPP_URLS: `smpp://lapor:secret@127.0.0.1:${sim.port}?id=sim&tps=1000&window=50`,
-      LAPOR_SMPP_RECONNECT_MIN_MS: '50',
-      LAPOR_SMPP_RECONNECT_MAX_MS: '200',
-      LAPOR_SMPP_LEASE_MS: '2000',
-      LAPOR_SMPP_RATE_LIMIT_PER_HOUR: '100000',
-      LAPOR_SMPP_CONCAT_TIMEOUT_MS: '1000',
-      LAPOR_SMPP_REQUEST_TIMEOUT_MS: '2000',
-      LAPOR_SMPP_QUERY_DEDUP_SECONDS: '1',
-    },
-  });
-  await sim.waitForBind(10_000);
+  ({ sim, env, close } = await smsGateway({ LAPOR_SMPP_REQUEST_TIMEOUT_MS: '2000', LAPOR_SMPP_QUERY_DEDUP_SECONDS: '1' }));
 });
 afterAll(async () => {
-  await env?.close();
-  await sim?.close();
+  await close?.();
 });
 
-const contactHash = (number: string) => env.runtime.keys.blindIndex(normalizeAddress(number));
+const contactHash = (number: string) => contactHashOf(env, number);
 
 async function reportsFrom(number: string) {
   const { rows } = await env.runtime.db.query<{ tracking_id: string; text: string; incomplete: boolean; rahasia: boolean }>(
