@@ -280,6 +280,7 @@ describe('the CSV', () => {
     expect(res.statusCode, res.body).toBe(200);
     expect(res.headers['content-type']).toBe('text/csv; charset=utf-8');
     expect(res.headers['content-disposition']).toBe('attachment; filename="lapor-stats-2025-03-10-2025-03-12.csv"');
+    expect(res.headers['cache-control']).toBe('public, max-age=300');
     const lines = res.body.split('\r\n');
     expect(lines[0]).toBe(
       'agency,name,received,verified,verified_on_time,forwarded,answered,answered_on_time,median_working_days_to_answer,' +

@@ -100,6 +100,12 @@ export function statsCsv(rows: readonly AgencyStats[]): string {
   return lines.map((line) => `${line}\r\n`).join('');
 }
 
+/**
+ * Public figures change slowly and cost up to seconds to count: a proxy or a browser may keep them
+ * five minutes, so a page refreshed by many does not become many queries.
+ */
+const CACHE_CONTROL = 'public, max-age=300';
+
 export function statsRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
   const { db } = deps;
   // Identical requests that come while one is being computed share its answer: a public page sees
@@ -126,8 +132,9 @@ export function statsRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
           response: { 200: StatsBody, 400: ErrorBody },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const { from, to } = req.query;
+        reply.header('cache-control', CACHE_CONTROL);
         return { from, to, agencies: await statsOf({ from, to }) };
       },
     );
@@ -152,6 +159,7 @@ export function statsRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
         const { from, to } = req.query;
         const rows = await statsOf({ from, to });
         return reply
+          .header('cache-control', CACHE_CONTROL)
           .type('text/csv; charset=utf-8')
           .header('content-disposition', `attachment; filename="lapor-stats-${from}-${to}.csv"`)
           .send(statsCsv(rows));
