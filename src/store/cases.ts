@@ -266,20 +266,25 @@ export async function listCases(db: Db, actor: Actor, f: CaseFilters): Promise<{
   const page = rows.slice(0, f.limit);
   const last = page[page.length - 1];
   return {
-    items: page.map((r) => ({
-      trackingId: r.trackingId,
-      status: r.status,
-      colour: colourOf(r.status),
-      kind: r.kind,
-      weight: r.weight,
-      agency: r.agencySlug,
-      unit: r.unitSlug,
-      channel: r.channel,
-      receivedAt: r.receivedAt.toISOString(),
-      anonim: r.anonim,
-      rahasia: r.rahasia,
-    })),
+    items: page.map(listItemOf),
     nextCursor: rows.length > f.limit && last ? encodeCursor(last.receivedAt, last.seq) : null,
+  };
+}
+
+/** What a list shows of a report; the detail view is this and more. */
+function listItemOf(r: CaseRow): CaseListItem {
+  return {
+    trackingId: r.trackingId,
+    status: r.status,
+    colour: colourOf(r.status),
+    kind: r.kind,
+    weight: r.weight,
+    agency: r.agencySlug,
+    unit: r.unitSlug,
+    channel: r.channel,
+    receivedAt: r.receivedAt.toISOString(),
+    anonim: r.anonim,
+    rahasia: r.rahasia,
   };
 }
 
@@ -322,19 +327,9 @@ export async function caseDetail(db: Db, keys: DataKeys, clocks: ClockContext, a
     attachmentsOf(db, r.seq),
   ]);
   return {
-    trackingId: r.trackingId,
-    status: r.status,
-    colour: colourOf(r.status),
-    kind: r.kind,
-    weight: r.weight,
-    agency: r.agencySlug,
+    ...listItemOf(r),
     agencyName: r.agencyName,
-    unit: r.unitSlug,
     unitName: r.unitName,
-    channel: r.channel,
-    receivedAt: r.receivedAt.toISOString(),
-    anonim: r.anonim,
-    rahasia: r.rahasia,
     incomplete: r.incomplete,
     text: r.text,
     suggestions: r.verification?.suggestions ?? null,
