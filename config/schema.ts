@@ -117,8 +117,15 @@ export const ConfigSchema = z.strictObject({
       maxStalled: positiveInt.default(5).describe('Times a job may be recovered from a dead worker before it fails.'),
       keepCompletedHours: positiveInt.default(24).describe('How long completed jobs are kept (for inspection).'),
       keepFailedDays: positiveInt.default(30).describe('How long dead letters are kept.'),
-      intakeConcurrency: positiveInt.default(32).describe('Inbound messages handled at once per process.'),
-      verifyConcurrency: positiveInt.default(32).describe('Reports verified at once per process.'),
+      intakeConcurrency: positiveInt.default(8).describe('Inbound jobs handled at once per process; each carries up to LAPOR_QUEUE_BATCH_MAX messages.'),
+      batchMax: positiveInt
+        .max(1_000)
+        .default(64)
+        .describe('Most messages stored as one job, filed in one statement and sent by one notify job. 1 turns batching off.'),
+      batchWaitMs: positiveInt
+        .max(1_000)
+        .default(2)
+        .describe('Longest a message waits to join a batch while earlier ones are being stored. An idle gateway does not wait at all.'),
       notifyConcurrency: positiveInt.default(32).describe('Notifications sent at once per process and channel.'),
     })
     .prefault({}),

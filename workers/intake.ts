@@ -1,22 +1,32 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { normalizeAddress, InboundMessageSchema, type InboundMessage } from '../src/core/inbound.ts';
+import { normalizeAddress, InboundMessageSchema, type ChannelId, type InboundMessage } from '../src/core/inbound.ts';
 import { parseCitizenMessage, type CitizenCommand, type TrackingRef } from '../src/core/keywords.ts';
 import type { NotificationKind } from '../src/core/notifications.ts';
 import { isBlank } from '../src/core/text.ts';
 import { STATUS_LABELS, assertTransition, type ReportStatus } from '../src/core/report.ts';
-import { InboundJobSchema, type Effect } from '../src/queue/jobs.ts';
-import { notifyEffect, verifyEffect } from '../src/queue/queues.ts';
+import { EffectSchema, InboundBatchJobSchema, InboundJobSchema, type Effect } from '../src/queue/jobs.ts';
+import { notifyEffect } from '../src/queue/queues.ts';
 import { endReportClocks, resumeReportClocks, startReportClock } from '../src/store/clocks.ts';
 import { withTransaction, type Tx } from '../src/store/db.ts';
 import * as store from '../src/store/reports.ts';
 import type { WorkerDeps } from './deps.ts';
+import { fileNewReports, isDataRefusal, type NewReport } from './file-reports.ts';
 
 /**
- * Intake: one inbound message in, its effects out. Everything it writes for one message — the
- * receipt, the report, the thread entry, the event, and the list of jobs to add next — commits in
- * one transaction; the jobs are added after the commit. A replay (crash, stalled job, redelivery
- * past the Redis window) finds the receipt, writes nothing, and re-adds the same jobs by the same
- * ids, so it changes nothing.
+ * Intake: the messages of one inbound job in (one message, or the batch an adapter stored together),
+ * their effects out.
+ *
+ * New reports — nearly all of the traffic — are filed together, with their verification and their
+ * notifications, in one statement (workers/file-reports.ts); the notify stage of each channel is
+ * then given the outbound rows in one job. Everything else (status queries, follow-ups, ratings)
+ * reads and locks the report it names, so it runs one transaction per message, recording in its
+ * receipt the jobs to add after the commit.
+ *
+ * Exactly once rests on PostgreSQL's receipts (channel + external id): a replay — a retried job, a
+ * redelivery in another batch — finds its receipt, writes nothing, and re-adds what it led to, which
+ * changes nothing (job ids, and notify sending only rows still 'queued'). A message that cannot be
+ * opened or that PostgreSQL refuses is set apart as a job of its own, which fails for good with the
+ * reason (a dead letter), so it never holds back its neighbours.
  */
 
 interface Plan {
@@ -31,33 +41,111 @@ export function createIntakeProcessor(deps: WorkerDeps) {
   const sequence = new store.SequenceBlocks(deps.db);
 
   return async function processInbound(job: Job): Promise<string> {
-    const data = InboundJobSchema.safeParse(job.data);
-    if (!data.success) throw new UnrecoverableError(`malformed inbound job: ${data.error.issues[0]?.message}`);
-    let message: InboundMessage;
-    try {
-      message = InboundMessageSchema.parse(keys.open('queue', data.data.sealed));
-    } catch (err) {
-      // Sealed under another key, or tampered with: retrying cannot help; keep it as a dead letter.
-      throw new UnrecoverableError(`inbound job cannot be opened: ${(err as Error).message}`);
+    const single = job.name !== 'batch';
+    const entries = single ? [job.data] : batchEntries(job);
+    const messages: InboundMessage[] = [];
+    const refused: { entry: unknown; reason: string }[] = [];
+    for (const entry of entries) {
+      const opened = openEntry(deps, entry);
+      if (typeof opened === 'string') refused.push({ entry, reason: opened });
+      else messages.push(opened);
     }
 
-    const command = commandFor(deps, message);
-    let plan: Plan;
-    try {
-      plan =
-        (command.type === 'new_report' ? await fileReport(deps, sequence, message, command) : await handleInTransaction(deps, message, command)) ??
-        (await replayed(deps, message));
-    } catch (err) {
-      // PostgreSQL refusing the data itself will refuse it on every retry: a dead letter at once,
-      // named as such, rather than ten tries over a quarter of an hour.
-      if (isDataRefusal(err)) throw new UnrecoverableError(`the store refused the message (SQLSTATE ${err.code}): ${err.message}`);
-      throw err;
+    // The same message twice in one job (a redelivery the Redis window missed) is handled once.
+    const unique = [...new Map(messages.map((m) => [store.receiptKey(m.channel, m.externalId), m])).values()];
+    const newReports: NewReport[] = [];
+    const others: { message: InboundMessage; command: Exclude<CitizenCommand, { type: 'new_report' }> }[] = [];
+    for (const message of unique) {
+      const command = commandFor(deps, message);
+      if (command.type === 'new_report') newReports.push({ message, text: command.text, privacy: command.privacy });
+      else others.push({ message, command });
     }
 
-    await queues.addEffects(plan.effects);
-    log.debug({ channel: message.channel, dedupKey: message.dedupKey, outcome: plan.outcome }, 'inbound handled');
-    return plan.outcome;
+    const outcomes: string[] = [];
+    const filed = await fileNewReports(deps, sequence, newReports);
+    outcomes.push(...filed.filed.map(() => 'new_report'));
+    for (const { message, reason } of filed.refused) refused.push({ entry: { channel: message.channel, dedupKey: message.dedupKey, sealed: keys.seal('queue', message) }, reason });
+
+    const effects: Effect[] = [];
+    const replays = [...filed.replayed];
+    for (const { message, command } of others) {
+      try {
+        const plan = await handleInTransaction(deps, message, command);
+        if (plan) {
+          outcomes.push(plan.outcome);
+          effects.push(...plan.effects);
+        } else replays.push(message);
+      } catch (err) {
+        // PostgreSQL refusing the data itself will refuse it on every retry: set apart at once.
+        if (!isDataRefusal(err)) throw err;
+        refused.push({ entry: { channel: message.channel, dedupKey: message.dedupKey, sealed: keys.seal('queue', message) }, reason: `the store refused the message (SQLSTATE ${err.code}): ${err.message}` });
+      }
+    }
+
+    const replayed = await store.replaysOf(deps.db, replays);
+    outcomes.push(...replayed.outcomes.map((o) => `replay:${o}`));
+    effects.push(...replayed.effects.flatMap((e) => knownEffect(deps, e)));
+
+    await queues.addEffects(effects);
+    await publishOutbound(deps, job, [...filed.outbound, ...replayed.queued]);
+    if (refused.length) await setApart(deps, job, single, refused);
+
+    const summary = summarize(outcomes);
+    log.debug({ jobId: job.id, messages: entries.length, outcome: summary }, 'inbound handled');
+    return summary;
   };
+}
+
+function batchEntries(job: Job): unknown[] {
+  const parsed = InboundBatchJobSchema.safeParse(job.data);
+  if (!parsed.success) throw new UnrecoverableError(`malformed inbound batch job: ${parsed.error.issues[0]?.message}`);
+  return parsed.data.messages;
+}
+
+/** The message of one job entry, or why it cannot be had (retrying would not change that). */
+function openEntry(deps: WorkerDeps, entry: unknown): InboundMessage | string {
+  const data = InboundJobSchema.safeParse(entry);
+  if (!data.success) return `malformed inbound job: ${data.error.issues[0]?.message}`;
+  try {
+    return InboundMessageSchema.parse(deps.keys.open('queue', data.data.sealed));
+  } catch (err) {
+    // Sealed under another key, or tampered with.
+    return `inbound job cannot be opened: ${(err as Error).message}`;
+  }
+}
+
+/**
+ * Messages that can never be filed. A job of one fails for good with the reason: a dead letter, for
+ * `lapor dlq`. From a batch, each is added back as a job of its own (its dedup key as id), which
+ * then fails the same way, while the rest of the batch completes.
+ */
+async function setApart(deps: WorkerDeps, job: Job, single: boolean, refused: { entry: unknown; reason: string }[]): Promise<void> {
+  if (single) throw new UnrecoverableError(refused[0]!.reason);
+  for (const [i, { entry, reason }] of refused.entries()) {
+    const parsed = InboundJobSchema.safeParse(entry);
+    const jobId = parsed.success ? parsed.data.dedupKey : `${job.id}_${i}`;
+    deps.log.warn({ jobId: job.id, setApart: jobId, reason }, 'message set apart from its batch: it will be a dead letter');
+    await deps.queues.inbound.add('message', (parsed.success ? parsed.data : { entry }) as never, { jobId });
+  }
+}
+
+/** One notify job per channel for the outbound rows a commit wrote; its id makes a replay add nothing. */
+async function publishOutbound(deps: WorkerDeps, job: Job, rows: readonly { id: string; channel: string }[]): Promise<void> {
+  const byChannel = new Map<string, string[]>();
+  for (const row of rows) byChannel.set(row.channel, [...(byChannel.get(row.channel) ?? []), row.id]);
+  await Promise.all([...byChannel].map(([channel, ids]) => deps.queues.addNotifyBatch(channel as ChannelId, ids, `nb_${job.id}_${channel}`)));
+}
+
+/** Effects recorded before a queue was retired (the verify stage, now part of intake) are skipped. */
+function knownEffect(deps: WorkerDeps, raw: unknown): Effect[] {
+  const effect = EffectSchema.safeParse(raw);
+  return effect.success && deps.queues.get(effect.data.queue) ? [effect.data] : [];
+}
+
+function summarize(outcomes: readonly string[]): string {
+  const counts = new Map<string, number>();
+  for (const o of outcomes) counts.set(o, (counts.get(o) ?? 0) + 1);
+  return [...counts].map(([o, n]) => (n > 1 ? `${o}×${n}` : o)).join(' ') || 'nothing';
 }
 
 /**
@@ -75,21 +163,6 @@ async function handleInTransaction(deps: WorkerDeps, message: InboundMessage, co
     );
     return planned;
   });
-}
-
-/** A message seen before: the receipt says what it led to, and the same jobs are added again. */
-async function replayed(deps: WorkerDeps, message: InboundMessage): Promise<Plan> {
-  const receipt = await store.receiptOf(deps.db, message.channel, message.externalId);
-  return { outcome: `replay:${receipt?.outcome ?? 'unknown'}`, effects: (receipt?.effects ?? []) as Effect[] };
-}
-
-/**
- * SQLSTATE classes no retry can change: 22 data exception (0x00 in text, a bad escape in jsonb,
- * a value too long) and 23 integrity violations other than the unique one a replay meets on purpose.
- */
-function isDataRefusal(err: unknown): err is Error & { code: string } {
-  if (!(err instanceof Error) || !('code' in err) || typeof err.code !== 'string' || !/^2[23][0-9A-Z]{3}$/.test(err.code)) return false;
-  return err.code !== '23505';
 }
 
 function commandFor(deps: WorkerDeps, message: InboundMessage): CitizenCommand {
@@ -197,74 +270,6 @@ async function ownReport(deps: WorkerDeps, tx: Tx, message: InboundMessage, ref:
 
 function contactHashOf(deps: WorkerDeps, address: string): string {
   return deps.keys.blindIndex(normalizeAddress(address));
-}
-
-/** A new report: filed with its receipt in one statement. Undefined when the receipt existed (a replay). */
-async function fileReport(
-  deps: WorkerDeps,
-  sequence: store.SequenceBlocks,
-  message: InboundMessage,
-  command: Extract<CitizenCommand, { type: 'new_report' }>,
-): Promise<Plan | undefined> {
-  const { keys, codec } = deps;
-  // The web form has its tracking ID already (it was in the HTTP response); others get one now.
-  // A replay draws a number it does not use: a gap in the sequence, which nothing minds.
-  const preassigned = message.form?.trackingId;
-  const seq = preassigned ? codec.toSequence(preassigned) : await sequence.take();
-  const trackingId = preassigned ?? codec.fromSequence(seq);
-  const lang = message.lang ?? deps.config.lang;
-
-  const reporter = message.form?.reporter;
-  const contact = message.sender?.address ?? reporter?.phone ?? reporter?.email;
-  const contactHash = contact ? contactHashOf(deps, contact) : null;
-  const sealedReporter =
-    message.sender || reporter
-      ? keys.seal('reporter', {
-          channel: message.channel,
-          address: message.sender?.address,
-          displayName: message.sender?.displayName,
-          replyContext: message.replyContext,
-          ...reporter,
-        })
-      : null;
-
-  const effects = [
-    notifyEffect(message.channel, { notifyKey: `n_${trackingId}_received`, kind: 'received', lang, trackingId, vars: { trackingId } }),
-    verifyEffect(trackingId),
-  ];
-  const claimed = await store.fileReportFromInbound(deps.db, {
-    inbound: message,
-    effects,
-    seq,
-    trackingId,
-    channel: message.channel,
-    text: command.text,
-    lang,
-    anonim: command.privacy === 'anonim',
-    rahasia: command.privacy === 'rahasia',
-    sealedReporter,
-    contactHash,
-    receivedAt: message.receivedAt,
-    incomplete: message.incomplete ?? false,
-    sealedText: keys.seal('thread', message.text),
-    event: { data: { channel: message.channel, privacy: command.privacy } },
-    verificationClock: verificationClock(deps, message.receivedAt),
-  });
-  return claimed ? { outcome: 'new_report', reportSeq: seq, effects } : undefined;
-}
-
-/**
- * The verification clock of a new report. A calendar that cannot answer (a year with no holiday
- * data) must not lose the report: it is filed without the clock, and the error says what to add.
- */
-function verificationClock(deps: WorkerDeps, receivedAt: string): { workingDays: number; dueAt: Date } | undefined {
-  const { calendar, days } = deps.clocks;
-  try {
-    return { workingDays: days.verificationDays, dueAt: calendar.dueAt(new Date(receivedAt), days.verificationDays) };
-  } catch (err) {
-    deps.log.error({ err }, 'no verification clock for a new report: the calendar cannot count its days');
-    return undefined;
-  }
 }
 
 /**

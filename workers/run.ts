@@ -1,14 +1,13 @@
 import { UnrecoverableError, Worker, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { workerOptions } from '../src/queue/queues.ts';
-import { DEADLINES_QUEUE, INBOUND_QUEUE, VERIFY_QUEUE, notifyQueueName } from '../src/queue/names.ts';
+import { DEADLINES_QUEUE, INBOUND_QUEUE, notifyQueueName } from '../src/queue/names.ts';
 import { createDeadlineProcessor, scheduleSweeps } from './deadline.ts';
 import type { WorkerDeps } from './deps.ts';
 import { createIntakeProcessor } from './intake.ts';
 import { createNotifyProcessor } from './notify.ts';
-import { createVerifyProcessor } from './verify.ts';
 
-export const WORKER_NAMES = ['intake', 'verify', 'notify', 'deadline'] as const;
+export const WORKER_NAMES = ['intake', 'notify', 'deadline'] as const;
 export type WorkerName = (typeof WORKER_NAMES)[number];
 
 export interface RunningWorkers {
@@ -42,7 +41,6 @@ export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[
   };
 
   if (names.includes('intake')) start(INBOUND_QUEUE, createIntakeProcessor(deps), config.queue.intakeConcurrency);
-  if (names.includes('verify')) start(VERIFY_QUEUE, createVerifyProcessor(deps), config.queue.verifyConcurrency);
   if (names.includes('notify')) {
     for (const adapter of deps.adapters.values()) {
       let self: Worker | undefined;

@@ -716,11 +716,11 @@ async function main(): Promise<number> {
     report.gateway = {
       url,
       intakeConcurrency: config.queue.intakeConcurrency,
-      verifyConcurrency: config.queue.verifyConcurrency,
+      verifyConcurrency: 0,
       notifyConcurrency: config.queue.notifyConcurrency,
       workers: workers.workers.map((w) => w.name),
     };
-    say(`gateway on ${url}: workers ${report.gateway.workers.join(', ')} (intake c=${config.queue.intakeConcurrency}, verify c=${config.queue.verifyConcurrency}, notify c=${config.queue.notifyConcurrency})`);
+    say(`gateway on ${url}: workers ${report.gateway.workers.join(', ')} (intake c=${config.queue.intakeConcurrency}, notify c=${config.queue.notifyConcurrency})`);
 
     // Downstream jobs (verify, notify) outlive the measured "persisted" moment: each run waits for
     // them, so the next one starts on an idle pipeline.

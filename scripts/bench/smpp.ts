@@ -297,7 +297,7 @@ function traceQueues(queues: Queues, say: (line: string) => void): NodeJS.Timeou
 /** `lapor worker intake verify` as a child process, stopped (SIGTERM, then SIGKILL) by the teardown. */
 async function startWorkerProcess(teardown: Teardown, env: Record<string, string>, queues: Queues, deadline: number): Promise<void> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LAPOR_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker', 'intake', 'verify'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker', 'intake'], {
     cwd: ROOT,
     env: { ...base, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -310,7 +310,7 @@ async function startWorkerProcess(teardown: Teardown, env: Record<string, string
     await exited;
     clearTimeout(killer);
   });
-  const ready = await until(async () => (await queues.inbound.getWorkers()).length > 0 && (await queues.verify.getWorkers()).length > 0, Math.min(deadline, Date.now() + 30_000), 100);
+  const ready = await until(async () => (await queues.inbound.getWorkers()).length > 0, Math.min(deadline, Date.now() + 30_000), 100);
   if (!ready) throw new Error('the worker process did not start within 30 s');
 }
 

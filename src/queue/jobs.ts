@@ -15,8 +15,14 @@ export const InboundJobSchema = z.strictObject({
 });
 export type InboundJob = z.infer<typeof InboundJobSchema>;
 
-export const VerifyJobSchema = z.strictObject({ trackingId: z.string().regex(/^[1-9][0-9]{9}$/) });
-export type VerifyJob = z.infer<typeof VerifyJobSchema>;
+/**
+ * What one flush of the adapters' coalescer stored (src/queue/queues.ts): the messages that arrived
+ * together, in one job. A job of one message keeps the single shape above, with its dedup key as id.
+ */
+export const InboundBatchJobSchema = z.strictObject({
+  messages: z.array(z.unknown()).min(1).max(1_000),
+});
+export type InboundBatchJob = z.infer<typeof InboundBatchJobSchema>;
 
 const notificationKinds = Object.keys(TEMPLATES) as [NotificationKind, ...NotificationKind[]];
 
@@ -41,6 +47,12 @@ export const NotifyJobSchema = z.strictObject({
 });
 export type NotifyJob = z.infer<typeof NotifyJobSchema>;
 export type NotifyJobInput = z.input<typeof NotifyJobSchema>;
+
+/** Outbound rows (`messages`, status 'queued') written by a commit, sent together by one notify job. */
+export const NotifyBatchJobSchema = z.strictObject({
+  ids: z.array(z.string().regex(/^[0-9]{1,19}$/)).min(1).max(1_000),
+});
+export type NotifyBatchJob = z.infer<typeof NotifyBatchJobSchema>;
 
 export const ReplyTargetSchema = z.strictObject({
   to: z.string().min(1),

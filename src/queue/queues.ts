@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Queue, type JobsOptions, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -6,8 +7,9 @@ import type { IntakeSink } from '../core/channel.ts';
 import type { DataKeys } from '../core/crypto.ts';
 import { InboundRefusedError } from '../core/errors.ts';
 import { CHANNEL_IDS, InboundMessageSchema, type ChannelId, type InboundMessageInput } from '../core/inbound.ts';
-import { EffectSchema, type Effect, type InboundJob, type NotifyJobInput, type VerifyJob } from './jobs.ts';
-import { DEADLINES_QUEUE, INBOUND_QUEUE, VERIFY_QUEUE, notifyQueueName } from './names.ts';
+import { Coalescer } from './coalescer.ts';
+import { EffectSchema, type Effect, type InboundBatchJob, type InboundJob, type NotifyBatchJob, type NotifyJobInput } from './jobs.ts';
+import { DEADLINES_QUEUE, INBOUND_QUEUE, notifyQueueName } from './names.ts';
 
 /** Raised when Redis cannot take a job right now: adapters answer "try again later". */
 export class EnqueueUnavailableError extends Error {
@@ -19,6 +21,13 @@ export class EnqueueUnavailableError extends Error {
 }
 
 export type EnqueueResult = { status: 'queued' } | { status: 'duplicate' };
+
+/** A message on its way into a flush: its job, the dedup keys to check and the one to set. */
+interface Enqueued {
+  job: InboundJob;
+  dedupKeys: string[];
+  windowMs: number;
+}
 
 /**
  * Job options set on purpose: BullMQ's defaults (one attempt, keep every job forever) lose a job on
@@ -47,11 +56,11 @@ export function workerOptions(config: Config, connection: Redis, concurrency: nu
 
 /** The producer side of every queue, on one fail-fast connection. */
 export class Queues {
-  readonly inbound: Queue<InboundJob>;
-  readonly verify: Queue<VerifyJob>;
-  readonly notify: ReadonlyMap<ChannelId, Queue<NotifyJobInput>>;
+  readonly inbound: Queue<InboundJob | InboundBatchJob>;
+  readonly notify: ReadonlyMap<ChannelId, Queue<NotifyJobInput | NotifyBatchJob>>;
   readonly deadlines: Queue;
   private readonly byName = new Map<string, Queue>();
+  private readonly coalescer: Coalescer<Enqueued, EnqueueResult>;
 
   constructor(
     readonly config: Config,
@@ -60,10 +69,20 @@ export class Queues {
     private readonly log: Logger,
   ) {
     const options = { connection: redis, prefix: config.queue.prefix, defaultJobOptions: jobOptions(config) };
-    this.inbound = this.track(new Queue<InboundJob>(INBOUND_QUEUE, options));
-    this.verify = this.track(new Queue<VerifyJob>(VERIFY_QUEUE, options));
-    this.notify = new Map(CHANNEL_IDS.map((c) => [c, this.track(new Queue<NotifyJobInput>(notifyQueueName(c), options))]));
+    this.inbound = this.track(new Queue<InboundJob | InboundBatchJob>(INBOUND_QUEUE, options));
+    this.notify = new Map(CHANNEL_IDS.map((c) => [c, this.track(new Queue<NotifyJobInput | NotifyBatchJob>(notifyQueueName(c), options))]));
     this.deadlines = this.track(new Queue(DEADLINES_QUEUE, options));
+    this.coalescer = new Coalescer<Enqueued, EnqueueResult>(
+      {
+        maxItems: config.queue.batchMax,
+        maxBytes: 1024 * 1024,
+        maxWaitMs: config.queue.batchWaitMs,
+        // Two flushes on their way to Redis: the next batch fills while they are fsynced.
+        maxInFlight: 2,
+      },
+      (items) => this.flushInbound(items),
+      (item) => item.job.sealed.length,
+    );
   }
 
   private track<Q extends Queue>(queue: Q): Q {
@@ -85,17 +104,16 @@ export class Queues {
   }
 
   /**
-   * Stores one inbound message durably, once. Returns only after Redis has the job (and, with
+   * Stores one inbound message durably, once. Resolves only after Redis has it (and, with
    * `appendfsync always`, has it on disk), so the adapter may then acknowledge its upstream.
    *
    * The message is parsed with InboundMessageSchema first, the one normalization every channel goes
    * through: what is stored is what the intake worker and PostgreSQL accept, and what cannot be made
    * acceptable is refused here (`InboundRefusedError`), before anything is acknowledged.
    *
-   * The job id is the dedup key, which catches a redelivery while the job is kept; the dedup key in
-   * Redis covers the provider's whole redelivery window; the PostgreSQL receipt behind both covers
-   * anything older. The key is set after the add, so a crash between the two can only cause an
-   * extra (harmless) check, never a lost message.
+   * Messages that arrive together are stored together: one job, one write, one fsync for the lot
+   * (`flushInbound`). What makes a message count once is PostgreSQL's receipt (its unique key); the
+   * dedup key in Redis only spares the work for a redelivery within the provider's window.
    */
   async enqueueInbound(input: InboundMessageInput, windowMs: number, equivalentKeys: readonly string[] = []): Promise<EnqueueResult> {
     const parsed = InboundMessageSchema.safeParse(input);
@@ -103,15 +121,46 @@ export class Queues {
       throw new InboundRefusedError(parsed.error.issues.map((i) => ({ path: `/${i.path.join('/')}`, message: i.message })));
     }
     const message = parsed.data;
+    // `equivalentKeys`: other keys the same message may have had (SMS: the previous dedup window's).
+    const dedupKeys = windowMs > 0 ? [message.dedupKey, ...equivalentKeys].map((k) => this.dedupKey(k)) : [];
+    const job: InboundJob = { channel: message.channel, dedupKey: message.dedupKey, sealed: this.keys.seal('queue', message) };
+    return this.coalescer.add({ job, dedupKeys, windowMs });
+  }
+
+  /**
+   * One flush: a read of the dedup keys (no fsync), one job for every message not known yet, and
+   * only once that job is stored, the dedup keys. Never the key of a message whose store failed: a
+   * key set for a lost message would turn its redelivery away.
+   */
+  private async flushInbound(items: Enqueued[]): Promise<EnqueueResult[]> {
     try {
-      // `equivalentKeys`: other keys the same message may have had (SMS: the previous dedup window's).
-      const keys = [message.dedupKey, ...equivalentKeys].map((k) => this.dedupKey(k));
-      // windowMs 0: the dedup key is new by construction (the web channel's fresh tracking ID).
-      if (windowMs > 0 && (await this.redis.exists(...keys)) > 0) return { status: 'duplicate' };
-      const sealed = this.keys.seal('queue', message);
-      await this.inbound.add('message', { channel: message.channel, dedupKey: message.dedupKey, sealed }, { jobId: message.dedupKey });
-      if (windowMs > 0) await this.redis.set(this.dedupKey(message.dedupKey), '1', 'PX', windowMs);
-      return { status: 'queued' };
+      const checked = items.flatMap((item) => item.dedupKeys);
+      const seen = checked.length ? await this.redis.mget(...checked) : [];
+      const known = new Set(checked.filter((_, i) => seen[i] !== null));
+      const taken = new Set<string>();
+      const results: EnqueueResult[] = [];
+      const jobs: InboundJob[] = [];
+      for (const item of items) {
+        // A message twice in one flush (a fast redelivery) is stored once.
+        if (item.dedupKeys.some((k) => known.has(k)) || taken.has(item.job.dedupKey)) {
+          results.push({ status: 'duplicate' });
+          continue;
+        }
+        taken.add(item.job.dedupKey);
+        jobs.push(item.job);
+        results.push({ status: 'queued' });
+      }
+      if (jobs.length === 1) await this.inbound.add('message', jobs[0]!, { jobId: jobs[0]!.dedupKey });
+      else if (jobs.length > 1) await this.inbound.add('batch', { messages: jobs }, { jobId: `b_${randomUUID()}` });
+
+      const remembered = items.filter((item, i) => item.windowMs > 0 && results[i]!.status === 'queued');
+      if (remembered.length) {
+        const pipeline = this.redis.pipeline();
+        for (const item of remembered) pipeline.set(item.dedupKeys[0]!, '1', 'PX', item.windowMs);
+        // The message is stored: a key that fails to be set only costs a check in PostgreSQL later.
+        pipeline.exec().catch((err: unknown) => this.log.warn({ err }, 'dedup keys not set'));
+      }
+      return results;
     } catch (err) {
       throw new EnqueueUnavailableError(err);
     }
@@ -135,6 +184,17 @@ export class Queues {
     );
   }
 
+  /**
+   * Asks the notify stage of a channel to send outbound rows a commit wrote. The job id is chosen by
+   * the caller so a replay adds nothing new; sending twice is prevented by the rows themselves
+   * (workers/notify.ts sends only what is still 'queued', under a row lock).
+   */
+  async addNotifyBatch(channel: ChannelId, ids: readonly string[], jobId: string): Promise<void> {
+    const queue = this.notify.get(channel);
+    if (!queue) throw new Error(`no notify queue for channel ${channel}`);
+    await queue.add('batch', { ids: [...ids] }, { jobId });
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.all().map((q) => q.close()));
   }
@@ -142,8 +202,4 @@ export class Queues {
 
 export function notifyEffect(channel: ChannelId, job: NotifyJobInput): Effect {
   return { queue: notifyQueueName(channel), name: job.kind, jobId: job.notifyKey, data: { ...job } };
-}
-
-export function verifyEffect(trackingId: string): Effect {
-  return { queue: VERIFY_QUEUE, name: 'verify', jobId: `v_${trackingId}`, data: { trackingId } };
 }

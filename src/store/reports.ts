@@ -92,96 +92,151 @@ export async function claimInbound(
   return rowCount === 1;
 }
 
-/** The report's own columns. */
-interface NewReport {
+/** One new report as the intake stage files it (workers/file-reports.ts): every row it leads to. */
+export interface NewReportRow {
+  channel: string;
+  externalId: string;
+  dedupKey: string;
+  account: string | null;
+  receivedAt: string;
   seq: number;
   trackingId: string;
-  channel: string;
   text: string;
   lang: 'id' | 'en';
   anonim: boolean;
   rahasia: boolean;
+  incomplete: boolean;
   contactHash: string | null;
-  receivedAt: string;
-  incomplete?: boolean;
-}
-
-export interface FiledReport extends NewReport {
-  /** The inbound message the report comes from: its receipt is claimed by the same statement. */
-  inbound: Pick<InboundMessage, 'channel' | 'account' | 'externalId' | 'dedupKey' | 'receivedAt'> & { attachments?: InboundMessage['attachments'] };
-  /** What the receipt keeps for a replay: the jobs to (re-)add once this is committed. */
-  effects: readonly unknown[];
   /** The sealed reporter, or null when there is none to store. */
   sealedReporter: string | null;
+  /** The citizen's message as the first entry of the thread (sealed). */
   sealedText: string;
-  event: { data: Record<string, unknown> };
-  /** The verification clock started by the receipt; absent when the calendar could not say. */
-  verificationClock?: { workingDays: number; dueAt: Date } | undefined;
+  /** The rules' outcome, stored once at filing (src/core/rules.ts). */
+  verification: unknown;
+  kind: ReportKind;
+  status: ReportStatus;
+  resumeStatus: ReportStatus | null;
+  events: { at?: string; actor: string; type: string; fromStatus?: string | undefined; toStatus?: string | undefined; reason?: string | undefined; data: Record<string, unknown> }[];
+  /** The verification clock, running or (for a report sent back to its reporter) paused; none when the calendar could not say. */
+  clock: { workingDays: number; dueAt: string | null; pausedAt: string | null; remaining: number | null } | null;
+  /** Attachment tokens uploaded beforehand (web form), linked to the report. */
+  attachments: string[];
+  /** Notifications to the reporter, written as 'queued' outbound rows: the outbox the notify stage sends. */
+  outbound: { notifyKey: string; kind: string; sealedText: string }[];
 }
 
 /**
- * Files a new report from an inbound message in ONE statement (so one round trip and one commit):
- * the receipt is claimed, and only if the claim succeeded are the reporter, the report, its first
- * thread message and its `received` event written, all from data-modifying CTEs that stand or fall
- * together. Returns false when the receipt existed already (a replay): nothing was written.
+ * Files new reports in ONE statement (one round trip, one commit, whatever their number): each
+ * receipt is claimed with ON CONFLICT DO NOTHING, and only the reports whose receipt was claimed get
+ * their reporter, report, first thread message, events, verification clock, attachments and
+ * outbound notifications. What was claimed is read back from RETURNING: a message whose receipt
+ * existed (a replay, or a race with another worker) wrote nothing.
  *
- * It replaces nine round trips of the transaction it grew out of; on loopback every round trip is a
- * socket write the profile showed as the largest single cost of the whole path (issue #3 bench).
- * Foreign keys (receipt → report, message → report) are checked at the end of the statement, by
- * when every CTE has run.
+ * Rows travel as one jsonb parameter (jsonb_to_recordset), so the SQL text is the same for any
+ * batch and nested lists (events, notifications) need no flattening. Foreign keys are checked at the
+ * end of the statement, by when every CTE has run. The caller gives each channel+externalId once.
  */
-export async function fileReportFromInbound(db: Queryable, r: FiledReport): Promise<boolean> {
-  const { rows } = await db.query<{ claimed: number }>(
-    `WITH receipt AS (
-       INSERT INTO inbound_receipts (channel, external_id, dedup_key, outcome, received_at, effects, report_seq)
-       VALUES ($1::text, $2::text, $3::text, 'new_report', $4::timestamptz, $5::jsonb, $6::bigint)
-       ON CONFLICT DO NOTHING RETURNING 1),
+export async function fileReports(db: Queryable, rows: readonly NewReportRow[]): Promise<{ claimed: Set<string>; outbound: { id: string; channel: string }[] }> {
+  const { rows: result } = await db.query<{ claimed: string[] | null; outbound: { id: string; channel: string }[] | null }>(
+    `WITH input AS MATERIALIZED (
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(
+         n int, channel text, "externalId" text, "dedupKey" text, account text, "receivedAt" timestamptz, seq bigint,
+         "trackingId" text, text text, lang text, anonim boolean, rahasia boolean, incomplete boolean, "contactHash" text,
+         "sealedReporter" text, "sealedText" text, verification jsonb, kind text, status text, "resumeStatus" text,
+         events jsonb, clock jsonb, attachments jsonb, outbound jsonb)),
+     receipt AS (
+       INSERT INTO inbound_receipts (channel, external_id, dedup_key, outcome, received_at, report_seq)
+       SELECT channel, "externalId", "dedupKey", 'new_report', "receivedAt", seq FROM input
+       ON CONFLICT DO NOTHING RETURNING channel, external_id),
+     claimed AS MATERIALIZED (
+       SELECT i.*, CASE WHEN i."sealedReporter" IS NOT NULL THEN nextval(pg_get_serial_sequence('reporters', 'id')) END AS reporter_id
+       FROM input i JOIN receipt r ON r.channel = i.channel AND r.external_id = i."externalId"),
      reporter AS (
-       INSERT INTO reporters (contact_hash, sealed) SELECT $7::text, $8::text FROM receipt WHERE $8::text IS NOT NULL
-       RETURNING id),
+       INSERT INTO reporters (id, contact_hash, sealed) OVERRIDING SYSTEM VALUE
+       SELECT reporter_id, "contactHash", "sealedReporter" FROM claimed WHERE reporter_id IS NOT NULL),
      report AS (
-       INSERT INTO reports (seq, tracking_id, channel, text, lang, anonim, rahasia, reporter_id, contact_hash, received_at, incomplete)
-       SELECT $6::bigint, $9::text, $10::text, $11::text, $12::text, $13::boolean, $14::boolean, (SELECT id FROM reporter),
-              $7::text, $15::timestamptz, $16::boolean FROM receipt
-       RETURNING seq),
-     message AS (
+       INSERT INTO reports (seq, tracking_id, channel, text, lang, anonim, rahasia, reporter_id, contact_hash, received_at,
+                            incomplete, kind, status, resume_status, verification)
+       SELECT seq, "trackingId", channel, text, lang, anonim, rahasia, reporter_id, "contactHash", "receivedAt",
+              incomplete, kind, status, "resumeStatus", verification FROM claimed),
+     thread AS (
        INSERT INTO messages (report_seq, direction, channel, account, external_id, sealed_text, status)
-       SELECT seq, 'in', $1::text, $17::text, $2::text, $18::text, 'received' FROM report),
+       SELECT seq, 'in', channel, account, "externalId", "sealedText", 'received' FROM claimed ORDER BY n),
      event AS (
-       INSERT INTO report_events (report_seq, at, actor, type, to_status, data)
-       SELECT seq, $4::timestamptz, 'citizen', 'received', 'belum_terverifikasi', $19::jsonb FROM report),
+       INSERT INTO report_events (report_seq, at, actor, type, from_status, to_status, reason, data)
+       SELECT c.seq, COALESCE((e.value->>'at')::timestamptz, now()), e.value->>'actor', e.value->>'type',
+              e.value->>'fromStatus', e.value->>'toStatus', e.value->>'reason', COALESCE(e.value->'data', '{}')
+       FROM claimed c, jsonb_array_elements(c.events) WITH ORDINALITY AS e(value, k) ORDER BY c.n, e.k),
      clock AS (
-       INSERT INTO report_clocks (report_seq, clock, started_at, working_days, due_at)
-       SELECT seq, 'verification', $15::timestamptz, $20::integer, $21::timestamptz FROM report WHERE $21::timestamptz IS NOT NULL),
+       INSERT INTO report_clocks (report_seq, clock, started_at, working_days, due_at, paused_at, remaining_at_pause)
+       SELECT seq, 'verification', "receivedAt", (clock->>'workingDays')::int, (clock->>'dueAt')::timestamptz,
+              (clock->>'pausedAt')::timestamptz, (clock->>'remaining')::int
+       FROM claimed WHERE clock IS NOT NULL AND jsonb_typeof(clock) = 'object'),
      attached AS (
-       UPDATE attachments SET report_seq = report.seq FROM report WHERE attachments.token = ANY($22::text[]) AND attachments.report_seq IS NULL)
-     SELECT count(*)::int AS claimed FROM receipt`,
-    [
-      r.inbound.channel,
-      r.inbound.externalId,
-      r.inbound.dedupKey,
-      r.inbound.receivedAt,
-      JSON.stringify(r.effects),
-      r.seq,
-      r.contactHash,
-      r.sealedReporter,
-      r.trackingId,
-      r.channel,
-      r.text,
-      r.lang,
-      r.anonim,
-      r.rahasia,
-      r.receivedAt,
-      r.incomplete ?? false,
-      r.inbound.account ?? null,
-      r.sealedText,
-      JSON.stringify(r.event.data),
-      r.verificationClock?.workingDays ?? null,
-      r.verificationClock?.dueAt ?? null,
-      (r.inbound.attachments ?? []).flatMap((a) => (a.ref ? [a.ref] : [])),
-    ],
+       UPDATE attachments a SET report_seq = c.seq
+       FROM claimed c, jsonb_array_elements_text(c.attachments) AS token(value)
+       WHERE a.token = token.value AND a.report_seq IS NULL),
+     outbound AS (
+       INSERT INTO messages (report_seq, direction, channel, notify_key, kind, sealed_text, status)
+       SELECT c.seq, 'out', c.channel, o.value->>'notifyKey', o.value->>'kind', o.value->>'sealedText', 'queued'
+       FROM claimed c, jsonb_array_elements(c.outbound) WITH ORDINALITY AS o(value, k) ORDER BY c.n, o.k
+       ON CONFLICT (notify_key) DO NOTHING RETURNING id::text, channel)
+     SELECT (SELECT array_agg(channel || ' ' || "externalId") FROM claimed) AS claimed,
+            (SELECT json_agg(json_build_object('id', id, 'channel', channel) ORDER BY id) FROM outbound) AS outbound`,
+    [JSON.stringify(rows.map((row, n) => ({ n, ...row })))],
   );
-  return rows[0]!.claimed === 1;
+  return { claimed: new Set(result[0]!.claimed ?? []), outbound: result[0]!.outbound ?? [] };
+}
+
+/** The key fileReports reports claimed messages by. */
+export const receiptKey = (channel: string, externalId: string): string => `${channel} ${externalId}`;
+
+/**
+ * What the rules need before a batch is filed, in one round trip: the recent reports of every sender
+ * in it, and which of its messages have a receipt already (replays, filed nothing new).
+ */
+export async function intakeContext(
+  db: Queryable,
+  input: { contactHashes: string[]; since: Date; receipts: { channel: string; externalId: string }[] },
+): Promise<{ recent: Map<string, { trackingId: string; text: string; receivedAt: Date }[]>; known: Set<string> }> {
+  const { rows } = await db.query<{ what: 'recent' | 'known'; key: string; trackingId: string | null; text: string | null; receivedAt: Date | null }>(
+    `SELECT 'recent' AS what, h.hash AS key, r.tracking_id AS "trackingId", r.text, r.received_at AS "receivedAt"
+     FROM unnest($1::text[]) AS h(hash),
+          LATERAL (SELECT tracking_id, text, received_at FROM reports
+                   WHERE contact_hash = h.hash AND received_at >= $2 ORDER BY received_at DESC LIMIT 100) r
+     UNION ALL
+     SELECT 'known', ir.channel || ' ' || ir.external_id, NULL, NULL, NULL
+     FROM inbound_receipts ir JOIN unnest($3::text[], $4::text[]) AS k(channel, external_id)
+       ON ir.channel = k.channel AND ir.external_id = k.external_id`,
+    [input.contactHashes, input.since, input.receipts.map((r) => r.channel), input.receipts.map((r) => r.externalId)],
+  );
+  const recent = new Map<string, { trackingId: string; text: string; receivedAt: Date }[]>();
+  const known = new Set<string>();
+  for (const row of rows) {
+    if (row.what === 'known') known.add(row.key);
+    else recent.set(row.key, [...(recent.get(row.key) ?? []), { trackingId: row.trackingId!, text: row.text!, receivedAt: row.receivedAt! }]);
+  }
+  return { recent, known };
+}
+
+/**
+ * What replayed messages led to: the jobs their receipts recorded (messages handled one at a time)
+ * and the outbound rows of their reports still waiting to be sent (reports filed in a batch).
+ */
+export async function replaysOf(
+  db: Queryable,
+  receipts: readonly { channel: string; externalId: string }[],
+): Promise<{ outcomes: string[]; effects: unknown[]; queued: { id: string; channel: string }[] }> {
+  if (!receipts.length) return { outcomes: [], effects: [], queued: [] };
+  const { rows } = await db.query<{ outcome: string; effects: unknown[]; queued: { id: string; channel: string }[] | null }>(
+    `SELECT ir.outcome, ir.effects,
+            (SELECT json_agg(json_build_object('id', m.id::text, 'channel', m.channel) ORDER BY m.id) FROM messages m
+             WHERE m.report_seq = ir.report_seq AND m.direction = 'out' AND m.status = 'queued') AS queued
+     FROM inbound_receipts ir JOIN unnest($1::text[], $2::text[]) AS k(channel, external_id)
+       ON ir.channel = k.channel AND ir.external_id = k.external_id`,
+    [receipts.map((r) => r.channel), receipts.map((r) => r.externalId)],
+  );
+  return { outcomes: rows.map((r) => r.outcome), effects: rows.flatMap((r) => r.effects), queued: rows.flatMap((r) => r.queued ?? []) };
 }
 
 /** What a claimed receipt recorded, for a replayed message that must re-add the same jobs. */
@@ -259,63 +314,6 @@ export async function appendEvent(tx: Queryable, seq: string | number, event: Om
   );
 }
 
-/**
- * Stores the automatic verification of a report and its events in one statement, once: only a
- * report not verified yet is updated, and the events are written only with that update. `stored` is
- * false when another run got there first (a duplicate job); the caller then reads what it stored.
- */
-export async function recordVerification(
-  db: Queryable,
-  seq: string,
-  update: {
-    verification: unknown;
-    kind?: ReportKind;
-    status?: ReportStatus;
-    events: Omit<ReportEvent, 'at'>[];
-    /** Waiting for the reporter (tertunda): the verification clock keeps this many working days. */
-    pauseVerificationWith?: number | undefined;
-  },
-): Promise<{ stored: boolean; acted: boolean }> {
-  const events = update.events.map((e) => ({
-    actor: e.actor,
-    type: e.type,
-    from_status: e.fromStatus ?? null,
-    to_status: e.toStatus ?? null,
-    reason: e.reason ?? null,
-    data: e.data ?? {},
-  }));
-  // The rules act (kind, status, clocks) only on a report still waiting for its verification: one a
-  // person has verified, forwarded or closed meanwhile keeps what they decided, and the stored
-  // verification says `acted: false`, so no notification follows from it.
-  const { rows } = await db.query<{ updated: number; acted: boolean | null }>(
-    `WITH current AS (
-       SELECT seq, status = 'belum_terverifikasi' AS open FROM reports WHERE seq = $1::bigint AND verification IS NULL FOR UPDATE),
-     updated AS (
-       UPDATE reports r SET verification = $2::jsonb || jsonb_build_object('acted', c.open),
-              kind = CASE WHEN c.open THEN COALESCE($3::text, r.kind) ELSE r.kind END,
-              status = CASE WHEN c.open THEN COALESCE($4::text, r.status) ELSE r.status END,
-              -- A report the rules sent back to its reporter returns to verification when they answer.
-              resume_status = CASE WHEN c.open AND $4::text = 'tertunda' THEN 'belum_terverifikasi' ELSE r.resume_status END,
-              updated_at = now()
-       FROM current c WHERE r.seq = c.seq RETURNING r.seq, c.open),
-     written AS (
-       INSERT INTO report_events (report_seq, actor, type, from_status, to_status, reason, data)
-       SELECT u.seq, e.value->>'actor', e.value->>'type', e.value->>'from_status', e.value->>'to_status',
-              e.value->>'reason', e.value->'data'
-       FROM updated u, jsonb_array_elements($5::jsonb) WITH ORDINALITY AS e(value, n)
-       WHERE u.open OR e.value->>'type' <> 'status_changed'
-       ORDER BY e.n),
-     paused AS (
-       UPDATE report_clocks SET due_at = NULL, paused_at = now(), remaining_at_pause = $6::integer
-       WHERE report_seq IN (SELECT seq FROM updated WHERE open) AND clock = 'verification' AND due_at IS NOT NULL AND $6::integer IS NOT NULL),
-     stopped AS (
-       DELETE FROM report_clocks WHERE report_seq IN (SELECT seq FROM updated WHERE open) AND $4::text = 'tidak_dapat_diproses')
-     SELECT count(*)::int AS updated, bool_or(open) AS acted FROM updated`,
-    [seq, JSON.stringify(update.verification), update.kind ?? null, update.status ?? null, JSON.stringify(events), update.pauseVerificationWith ?? null],
-  );
-  return { stored: rows[0]!.updated === 1, acted: rows[0]!.acted === true };
-}
-
 export async function listEvents(db: Queryable, seq: string): Promise<ReportEvent[]> {
   const { rows } = await db.query<ReportEvent>(
     `SELECT type, actor, at, from_status AS "fromStatus", to_status AS "toStatus", reason, data
@@ -368,15 +366,47 @@ export async function claimOutbound(
   return rows[0]!;
 }
 
-export async function markOutbound(
-  db: Queryable,
-  id: string,
-  update: { status: 'sent' | 'stored' | 'failed' | 'delivered'; transportId?: string; error?: string },
-): Promise<void> {
-  await db.query(
-    `UPDATE messages SET status = $2, transport_id = COALESCE($3, transport_id),
-       transport_ids = COALESCE(string_to_array($3, ' '), transport_ids), error = $4, updated_at = now() WHERE id = $1`,
-    [id, update.status, update.transportId ?? null, update.error ?? null],
+export interface QueuedOutbound {
+  id: string;
+  notifyKey: string;
+  sealedText: string;
+  trackingId: string | null;
+  /** The report's sealed reporter: where the notification goes unless its job says otherwise. */
+  sealedReporter: string | null;
+}
+
+/**
+ * Locks the outbound rows of `ids` that are still waiting to be sent, skipping rows another
+ * transaction holds (it is sending them). Only inside a transaction that marks them before it ends.
+ */
+export async function lockQueuedOutbound(tx: Tx, ids: readonly string[]): Promise<QueuedOutbound[]> {
+  const { rows } = await tx.query<QueuedOutbound>(
+    `SELECT m.id::text, m.notify_key AS "notifyKey", m.sealed_text AS "sealedText", r.tracking_id AS "trackingId",
+            rp.sealed AS "sealedReporter"
+     FROM messages m LEFT JOIN reports r ON r.seq = m.report_seq LEFT JOIN reporters rp ON rp.id = r.reporter_id
+     WHERE m.id = ANY($1::bigint[]) AND m.direction = 'out' AND m.status = 'queued'
+     ORDER BY m.id FOR UPDATE OF m SKIP LOCKED`,
+    [ids],
+  );
+  return rows;
+}
+
+export interface OutboundMark {
+  id: string;
+  status: 'sent' | 'stored' | 'failed';
+  transportId?: string | undefined;
+  error?: string | undefined;
+}
+
+/** What the provider said of each sent row, in one statement. */
+export async function markOutboundMany(tx: Queryable, marks: readonly OutboundMark[]): Promise<void> {
+  if (!marks.length) return;
+  await tx.query(
+    `UPDATE messages m SET status = u.status, transport_id = COALESCE(u.transport_id, m.transport_id),
+       transport_ids = COALESCE(string_to_array(u.transport_id, ' '), m.transport_ids), error = u.error, updated_at = now()
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, status, transport_id, error)
+     WHERE m.id = u.id`,
+    [marks.map((m) => m.id), marks.map((m) => m.status), marks.map((m) => m.transportId ?? null), marks.map((m) => m.error ?? null)],
   );
 }
 
@@ -386,21 +416,6 @@ export async function listThread(db: Queryable, seq: string): Promise<ThreadMess
             created_at AS "createdAt"
      FROM messages WHERE report_seq = $1 ORDER BY id`,
     [seq],
-  );
-  return rows;
-}
-
-/** Recent reports from the same contact, for the rate-limit and duplicate rules. */
-export async function recentFromContact(
-  db: Queryable,
-  contactHash: string,
-  since: Date,
-  excludeSeq: string,
-): Promise<{ trackingId: string; text: string; receivedAt: Date }[]> {
-  const { rows } = await db.query<{ trackingId: string; text: string; receivedAt: Date }>(
-    `SELECT tracking_id AS "trackingId", text, received_at AS "receivedAt" FROM reports
-     WHERE contact_hash = $1 AND received_at >= $2 AND seq <> $3 ORDER BY received_at DESC LIMIT 100`,
-    [contactHash, since, excludeSeq],
   );
   return rows;
 }

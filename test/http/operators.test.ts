@@ -323,7 +323,7 @@ describe('the operator on duty', () => {
       expect((await call(env, 'GET', `/api/v1/admin${path}`, plnLiaison)).statusCode).toBe(403);
     }
     const queues = (await call(env, 'GET', '/api/v1/admin/queues', operator)).json().queues as { name: string; waiting: number }[];
-    expect(queues.map((q) => q.name)).toEqual(expect.arrayContaining(['inbound', 'verify', 'notify-sms']));
+    expect(queues.map((q) => q.name)).toEqual(expect.arrayContaining(['inbound', 'deadlines', 'notify-sms']));
     expect((await call(env, 'GET', '/api/v1/admin/reports', operator)).statusCode).toBe(403);
     expect((await call(env, 'POST', '/api/v1/admin/dead-letters/inbound/nope/replay', operator)).statusCode).toBe(404);
     expect((await call(env, 'POST', '/api/v1/admin/dead-letters/nope/x/replay', plnAdmin)).statusCode).toBe(403);

@@ -11,7 +11,7 @@ import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { CHANNEL_IDS } from '../../src/core/inbound.ts';
 import { startLocalRedis } from '../../src/local/services.ts';
 import { createLogger } from '../../src/log.ts';
-import { INBOUND_QUEUE, VERIFY_QUEUE, notifyQueueName } from '../../src/queue/names.ts';
+import { INBOUND_QUEUE, notifyQueueName } from '../../src/queue/names.ts';
 import { createDatabase, eventually, testEnvVars } from '../helpers/env.ts';
 import { killAllGateways, startGateway, type GatewayProcess } from '../helpers/gateway-process.ts';
 
@@ -20,7 +20,7 @@ import { killAllGateways, startGateway, type GatewayProcess } from '../helpers/g
  * data and a Redis outage do to reports that were already acknowledged with a 201.
  */
 
-const QUEUE_NAMES = [INBOUND_QUEUE, VERIFY_QUEUE, ...CHANNEL_IDS.map(notifyQueueName)];
+const QUEUE_NAMES = [INBOUND_QUEUE, ...CHANNEL_IDS.map(notifyQueueName)];
 const PENDING_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'] as const;
 
 afterEach(async () => {

@@ -163,7 +163,7 @@ describe('local services shared by the processes of one checkout', () => {
     const owner = await startGateway(env, { readyTimeoutMs: 60_000 });
     const first = await fileReport(owner.url, 'Sampah menumpuk di pasar Kebon Jeruk sejak tiga minggu, bau dan banyak lalat.');
     await stored(owner.url, first);
-    const worker = await runUntilRunning(['worker', 'intake', 'verify'], env);
+    const worker = await runUntilRunning(['worker', 'intake'], env);
     const services = state(dataDir);
 
     expect((await owner.kill('SIGKILL')).signal).toBe('SIGKILL');

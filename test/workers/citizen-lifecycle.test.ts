@@ -38,7 +38,7 @@ async function send(text: string, from: string): Promise<string> {
   const queue = env.runtime.queues.notify.get('sms')!;
   return eventually(async () => {
     const jobs = await queue.getJobs(['waiting', 'delayed', 'prioritized', 'completed', 'active']);
-    return jobs.map((j) => NotifyJobSchema.parse(j.data)).find((n) => n.notifyKey.startsWith(`n_${input.dedupKey}_`))?.kind;
+    return jobs.filter((j) => j.name !== 'batch').map((j) => NotifyJobSchema.parse(j.data)).find((n) => n.notifyKey.startsWith(`n_${input.dedupKey}_`))?.kind;
   }, 10_000, `the reply to "${text}"`);
 }
 
