@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { envBool, positiveInt } from '../src/core/settings.ts';
 import { SmsSettingsSchema } from '../adapters/sms/config.ts';
+import { CRASH_POINTS } from '../src/core/crash.ts';
 
 /**
  * The whole configuration of the gateway, in one schema.
@@ -167,6 +168,16 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   smpp: SmsSettingsSchema.prefault({}),
+  test: z
+    .strictObject({
+      crashAt: z
+        .enum(CRASH_POINTS)
+        .optional()
+        .describe(`Tests only (LAPOR_ENV=test): SIGKILL this process at a named point of the pipeline (${CRASH_POINTS.join(', ')}), to prove what a crash there leaves.`),
+    })
+    .prefault({}),
+}).superRefine((config, ctx) => {
+  if (config.test.crashAt && config.env !== 'test') ctx.addIssue({ code: 'custom', path: ['test', 'crashAt'], message: 'only with LAPOR_ENV=test' });
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

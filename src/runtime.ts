@@ -7,6 +7,7 @@ import { WorkingCalendar } from './core/calendar.ts';
 import type { RulesConfig } from '../config/rules.ts';
 import type { Config } from '../config/schema.ts';
 import type { WorkerDeps } from '../workers/deps.ts';
+import { armCrashPoint } from './core/crash.ts';
 import { DataKeys } from './core/crypto.ts';
 import { TrackingIdCodec } from './core/tracking-id.ts';
 import { loadKeys } from './local/keys.ts';
@@ -48,6 +49,7 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
   const close = async () => {
     for (const closer of closers.reverse()) await closer().catch((err: unknown) => log.warn({ err }, 'error while closing'));
   };
+  armCrashPoint(config.test.crashAt);
   try {
     const local = await localServices(config, log, closers, options.role ?? 'lapor');
     const keys = loadKeys(config);

@@ -1,4 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
+import { crashPoint } from '../src/core/crash.ts';
 import { normalizeAddress, InboundMessageSchema, type ChannelId, type InboundMessage } from '../src/core/inbound.ts';
 import { parseCitizenMessage, type CitizenCommand, type TrackingRef } from '../src/core/keywords.ts';
 import type { NotificationKind } from '../src/core/notifications.ts';
@@ -63,6 +64,7 @@ export function createIntakeProcessor(deps: WorkerDeps) {
 
     const outcomes: string[] = [];
     const filed = await fileNewReports(deps, sequence, newReports);
+    crashPoint('intake-filed');
     outcomes.push(...filed.filed.map(() => 'new_report'));
     for (const { message, reason } of filed.refused) refused.push({ entry: { channel: message.channel, dedupKey: message.dedupKey, sealed: keys.seal('queue', message) }, reason });
 
@@ -88,6 +90,7 @@ export function createIntakeProcessor(deps: WorkerDeps) {
 
     await queues.addEffects(effects);
     await publishOutbound(deps, job, [...filed.outbound, ...replayed.queued]);
+    crashPoint('intake-published');
     if (refused.length) await setApart(deps, job, single, refused);
 
     const summary = summarize(outcomes);

@@ -1,5 +1,6 @@
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ChannelAdapter, SendResult } from '../src/core/channel.ts';
+import { crashPoint } from '../src/core/crash.ts';
 import { SendError } from '../src/core/errors.ts';
 import { renderNotification } from '../src/core/notifications.ts';
 import { STATUS_LABELS } from '../src/core/report.ts';
@@ -134,6 +135,7 @@ async function sendQueued(
         }
       }),
     );
+    crashPoint('notify-sent');
     await store.markOutboundMany(tx, marks);
     return { marks, failures };
   });

@@ -7,6 +7,7 @@ import type { IntakeSink } from '../core/channel.ts';
 import type { DataKeys } from '../core/crypto.ts';
 import { InboundRefusedError } from '../core/errors.ts';
 import { CHANNEL_IDS, InboundMessageSchema, type ChannelId, type InboundMessageInput } from '../core/inbound.ts';
+import { crashPoint } from '../core/crash.ts';
 import { Coalescer } from './coalescer.ts';
 import { EffectSchema, type Effect, type InboundBatchJob, type InboundJob, type NotifyBatchJob, type NotifyJobInput } from './jobs.ts';
 import { DEADLINES_QUEUE, INBOUND_QUEUE, notifyQueueName } from './names.ts';
@@ -152,6 +153,7 @@ export class Queues {
       }
       if (jobs.length === 1) await this.inbound.add('message', jobs[0]!, { jobId: jobs[0]!.dedupKey });
       else if (jobs.length > 1) await this.inbound.add('batch', { messages: jobs }, { jobId: `b_${randomUUID()}` });
+      crashPoint('inbound-stored');
 
       const remembered = items.filter((item, i) => item.windowMs > 0 && results[i]!.status === 'queued');
       if (remembered.length) {
