@@ -366,6 +366,22 @@ export async function claimOutbound(
   return rows[0]!;
 }
 
+/**
+ * Replies still 'queued' long after they were written, grouped by channel: their notify job was
+ * lost (Redis's data gone) or is long dead. The deadline sweep offers them to notify again.
+ */
+export async function staleQueuedOutbound(db: Queryable, olderThanMs: number, limit = 1_000): Promise<Map<string, string[]>> {
+  const { rows } = await db.query<{ id: string; channel: string }>(
+    `SELECT id::text, channel FROM messages
+     WHERE direction = 'out' AND status = 'queued' AND created_at < now() - make_interval(secs => $1 / 1000.0)
+     ORDER BY created_at, id LIMIT $2`,
+    [olderThanMs, limit],
+  );
+  const byChannel = new Map<string, string[]>();
+  for (const row of rows) byChannel.set(row.channel, [...(byChannel.get(row.channel) ?? []), row.id]);
+  return byChannel;
+}
+
 export interface QueuedOutbound {
   id: string;
   notifyKey: string;

@@ -46,6 +46,27 @@ describe('the deadline worker', () => {
     await eventually(async () => ((await notificationKinds(env, id)).includes('forwarded') ? true : undefined), 10_000, 'the outbox swept by the worker');
   });
 
+  it('sends again a reply left queued long after its job was lost, and leaves a fresh one to its job', async () => {
+    const id = await filedReport(env);
+    const queuedRow = async (key: string, age: string) =>
+      (
+        await env.runtime.db.query<{ id: string }>(
+          `INSERT INTO messages (report_seq, direction, channel, notify_key, kind, sealed_text, status, created_at)
+           SELECT seq, 'out', 'web', $2, 'forwarded', $3, 'queued', now() - $4::interval FROM reports WHERE tracking_id = $1 RETURNING id::text`,
+          [id, key, env.runtime.keys.seal('thread', 'LAPOR! Laporan diteruskan.'), age],
+        )
+      ).rows[0]!.id;
+    // Written by a commit whose notify job Redis lost; and one written just now, its job on the way.
+    const lost = await queuedRow(`n_${id}_forwarded_lost`, '15 minutes');
+    const fresh = await queuedRow(`n_${id}_forwarded_fresh`, '0 seconds');
+    const statusOf = async (rowId: string) => (await env.runtime.db.query<{ status: string }>('SELECT status FROM messages WHERE id = $1', [rowId])).rows[0]!.status;
+    await eventually(async () => ((await statusOf(lost)) === 'stored' ? true : undefined), 10_000, 'the lost reply sent by the sweep');
+    await new Promise((r) => setTimeout(r, 600)); // three more sweeps: still one job for those rows
+    expect(await statusOf(fresh)).toBe('queued');
+    const offers = (await env.runtime.queues.notify.get('web')!.getJobs(['completed', 'waiting', 'active'])).filter((j) => String(j.id).startsWith('ns_web_'));
+    expect(offers.filter((j) => (j.data as { ids: string[] }).ids.includes(lost))).toHaveLength(1);
+  });
+
   it('removes an upload no report claimed within a day, and keeps the others', async () => {
     const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082', 'hex');
     const upload = async () => (await env.app.inject({ method: 'POST', url: '/api/v1/attachments', headers: { 'content-type': 'image/png' }, payload: PNG })).json().attachment as string;
