@@ -34,12 +34,32 @@ export function tokenize(text: string): string[] {
 const PREFIXES = new Set(['', 'di', 'ke', 'se', 'ber', 'ter', 'pe', 'per', 'pen', 'pem', 'peng', 'me', 'mem', 'men', 'meng']);
 const SUFFIXES = new Set(['', 'nya', 'an', 'kan', 'i', 'lah', 'kah', 'pun', 'e', 'ne']);
 
-function wordMatches(token: string, word: string): boolean {
-  if (token === word) return true;
-  if (word.length < 4) return false; // affixed short words ("kk", "rs", "air") hit too much by accident
-  const at = token.indexOf(word);
-  return at >= 0 && PREFIXES.has(token.slice(0, at)) && SUFFIXES.has(token.slice(at + word.length));
+/**
+ * The words a token can stand for: itself, and itself without a known prefix and/or suffix when
+ * what is left has four letters or more (affixed short words — "kk", "rs", "air" — hit too much by
+ * accident). Computed once per distinct token: a Set lookup then replaces scanning every phrase of
+ * the keyword tables with string searches, which was most of the intake stage's CPU (bench:smpp
+ * profile, 2026-12-06).
+ */
+const basesCache = new Map<string, ReadonlySet<string>>();
+function basesOf(token: string): ReadonlySet<string> {
+  let bases = basesCache.get(token);
+  if (bases) return bases;
+  const found = new Set([token]);
+  for (const prefix of PREFIXES) {
+    if (!token.startsWith(prefix)) continue;
+    for (const suffix of SUFFIXES) {
+      const length = token.length - prefix.length - suffix.length;
+      if (length >= 4 && token.endsWith(suffix)) found.add(token.slice(prefix.length, prefix.length + length));
+    }
+  }
+  // Bounded: citizens' texts bring new tokens for ever.
+  if (basesCache.size >= 100_000) basesCache.clear();
+  basesCache.set(token, (bases = found));
+  return bases;
 }
+
+const wordMatches = (token: string, word: string): boolean => basesOf(token).has(word);
 
 /**
  * The words of a configured phrase, tokenized once: the keyword tables are tokenized per phrase, and
@@ -53,15 +73,49 @@ function wordsOf(phrase: string): readonly string[] {
   return words;
 }
 
-const phraseAt = (tokens: readonly string[], words: readonly string[], i: number) =>
-  words.length > 0 && words.every((w, j) => wordMatches(tokens[i + j] ?? '', w));
+function phraseAt(tokens: readonly string[], words: readonly string[], i: number): boolean {
+  if (!words.length) return false;
+  for (let j = 0; j < words.length; j++) if (!wordMatches(tokens[i + j] ?? '', words[j]!)) return false;
+  return true;
+}
 
-/** Occurrences of a phrase among the tokens, each worth its number of words (longer = more specific). */
-function phraseScore(tokens: readonly string[], phrase: string): number {
-  const words = wordsOf(phrase);
-  let hits = 0;
-  for (let i = 0; i + words.length <= tokens.length; i++) if (phraseAt(tokens, words, i)) hits++;
-  return hits * words.length;
+/**
+ * Every phrase of the lists asked about so far (the rules config's keyword tables), indexed by its
+ * first word. `generation` changes when a list is added, so hits counted before are counted again.
+ */
+const firstWords = new Map<string, Set<string>>();
+const indexedLists = new WeakSet<readonly string[]>();
+let generation = 0;
+function indexList(phrases: readonly string[]): void {
+  if (indexedLists.has(phrases)) return;
+  for (const phrase of phrases) {
+    const first = wordsOf(phrase)[0];
+    if (first !== undefined) firstWords.set(first, (firstWords.get(first) ?? new Set()).add(phrase));
+  }
+  indexedLists.add(phrases);
+  generation++;
+}
+
+/**
+ * Occurrences of every indexed phrase among the tokens, counted once per text: at each position only
+ * the phrases whose first word the token can stand for are tried.
+ */
+const hitsOfText = new WeakMap<readonly string[], { generation: number; hits: Map<string, number> }>();
+function phraseHits(tokens: readonly string[], phrases: readonly string[]): Map<string, number> {
+  indexList(phrases);
+  const cached = hitsOfText.get(tokens);
+  if (cached?.generation === generation) return cached.hits;
+  const hits = new Map<string, number>();
+  for (let i = 0; i < tokens.length; i++) {
+    for (const base of basesOf(tokens[i]!)) {
+      for (const phrase of firstWords.get(base) ?? []) {
+        const words = wordsOf(phrase);
+        if (i + words.length <= tokens.length && phraseAt(tokens, words, i)) hits.set(phrase, (hits.get(phrase) ?? 0) + 1);
+      }
+    }
+  }
+  hitsOfText.set(tokens, { generation, hits });
+  return hits;
 }
 
 /** Blanks out the phrases (keeping a gap, so the words around them don't join into a new phrase). */
@@ -73,8 +127,15 @@ function withoutPhrases(tokens: readonly string[], phrases: readonly string[]): 
   return out;
 }
 
-const matching = (tokens: readonly string[], phrases: readonly string[]) => phrases.filter((p) => phraseScore(tokens, p) > 0);
-const totalScore = (tokens: readonly string[], phrases: readonly string[]) => phrases.reduce((s, p) => s + phraseScore(tokens, p), 0);
+const matching = (tokens: readonly string[], phrases: readonly string[]) => {
+  const hits = phraseHits(tokens, phrases);
+  return phrases.filter((p) => hits.has(p));
+};
+/** Each occurrence of a phrase is worth its number of words (longer = more specific). */
+const totalScore = (tokens: readonly string[], phrases: readonly string[]) => {
+  const hits = phraseHits(tokens, phrases);
+  return phrases.reduce((s, p) => s + (hits.get(p) ?? 0) * wordsOf(p).length, 0);
+};
 
 /** Highest-scoring entry; on a tie the earlier entry wins, so config order is the tie-break. */
 function bestMatch<E extends { keywords: readonly string[] }>(tokens: readonly string[], entries: readonly E[]): E | undefined {
