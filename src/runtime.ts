@@ -8,6 +8,7 @@ import type { RulesConfig } from '../config/rules.ts';
 import type { Config } from '../config/schema.ts';
 import type { WorkerDeps } from '../workers/deps.ts';
 import { armCrashPoint } from './core/crash.ts';
+import { createDeliverySink } from './deliveries.ts';
 import { DataKeys } from './core/crypto.ts';
 import { TrackingIdCodec } from './core/tracking-id.ts';
 import { loadKeys } from './local/keys.ts';
@@ -18,7 +19,6 @@ import { checkRedisDurability, createRedis, waitForRedis } from './queue/redis.t
 import { createAdapters } from './registry.ts';
 import { createDb } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
-import { recordDelivery } from './store/reports.ts';
 import type { ChannelId } from './core/inbound.ts';
 
 /**
@@ -70,8 +70,10 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
     const queues = new Queues(config, producer, dataKeys, log);
     closers.push(() => queues.close());
     const metrics = createMetrics(queues);
+    const deliveries = createDeliverySink(db, log);
+    closers.push(async () => deliveries.close());
     const adapters = createAdapters(
-      { config, redis: producer, log, intake: queues.sink, deliveries: { record: (update) => recordDelivery(db, update) }, keys: dataKeys, metrics },
+      { config, redis: producer, log, intake: queues.sink, deliveries, keys: dataKeys, metrics },
       options.channels ?? [],
     );
     metrics.breaches.probe = async () =>

@@ -73,5 +73,6 @@ export interface IntakeSink {
 
 /** Where an adapter reports the fate of a message it sent (SMS delivery receipts, read receipts). */
 export interface DeliverySink {
-  record(update: { channel: ChannelId; transportId: string; state: 'delivered' | 'failed' | 'pending'; detail: string }): Promise<'updated' | 'unknown'>;
+  /** `retrying`: no message has that transport id yet (its commit may still be on its way); tried again later. */
+  record(update: { channel: ChannelId; transportId: string; state: 'delivered' | 'failed' | 'pending'; detail: string }): Promise<'updated' | 'unknown' | 'retrying'>;
 }

@@ -177,6 +177,22 @@ describe('replies', () => {
     for (const id of status.transport_ids) expect(sim.receipts.map((r) => r.messageId)).toContain(id);
   });
 
+  it('records receipts that overtake the commit marking their replies sent (a batch of replies)', async () => {
+    // Thirty citizens at once: their replies go out as one notify batch, and the simulator's
+    // receipts (5 ms after each submit_sm_resp) arrive before that batch's marks are committed.
+    const senders = Array.from({ length: 30 }, () => newNumber());
+    await Promise.all(senders.map((from, i) => sim.sendMo({ from, text: `Lampu jalan nomor ${i} di Jalan Cempaka padam sejak minggu lalu, gelap sekali.` })));
+    const statuses = await eventually(async () => {
+      const { rows } = await env.runtime.db.query<{ status: string }>(
+        `SELECT m.status FROM messages m JOIN reports r ON r.seq = m.report_seq
+         WHERE r.contact_hash = ANY($1) AND m.direction = 'out' AND m.kind = 'received'`,
+        [senders.map(contactHash)],
+      );
+      return rows.length === senders.length && rows.every((r) => r.status === 'delivered') ? rows : undefined;
+    }, 15_000, 'every reply delivered');
+    expect(statuses).toHaveLength(30);
+  });
+
   it('backs off and retries when the SMSC throttles, and still delivers the reply', async () => {
     const throttledBefore = sim.submits.filter((s) => s.status === 0x58).length;
     sim.throttleNext(3);
