@@ -1,21 +1,31 @@
 import type { Logger } from 'pino';
 import type { DeliverySink } from './core/channel.ts';
+import { Coalescer } from './queue/coalescer.ts';
 import type { Db } from './store/db.ts';
-import { recordDelivery } from './store/reports.ts';
+import { recordDeliveries, type DeliveryUpdate } from './store/reports.ts';
 
 /**
  * Where adapters record what became of a message we sent (SMS delivery receipts, later chat read
- * receipts). A receipt can overtake the commit that records its message's transport id: notify
- * marks a batch of replies once all of it is sent, and an SMSC may answer within milliseconds. So a
- * receipt that names no message yet is tried again a few times, in the background (the provider is
- * answered at once), before it is logged as unknown. Receipts are status, not citizens' messages:
- * one still pending when the process stops is lost, and says so in the log.
+ * receipts). An SMSC sends one receipt per segment of every reply — more statements than the
+ * replies themselves took before they were batched — so receipts that arrive together are applied
+ * in one statement (the same coalescer as inbound messages: no waiting when idle).
+ *
+ * A receipt can overtake the commit that records its message's transport id: notify marks a batch
+ * of replies once all of it is sent, and an SMSC may answer within milliseconds. So a receipt that
+ * names no message yet is tried again a few times, in the background (the provider is answered at
+ * once), before it is logged as unknown. Receipts are status, not citizens' messages: one still
+ * pending when the process stops is lost, and the log says so.
  */
 export function createDeliverySink(db: Db, log: Logger, retryDelaysMs: readonly number[] = [250, 1_000, 5_000]): DeliverySink & { close(): void } {
   const timers = new Set<NodeJS.Timeout>();
   let closed = false;
+  const batches = new Coalescer<DeliveryUpdate, 'updated' | 'unknown'>(
+    { maxItems: 500, maxBytes: 1024 * 1024, maxWaitMs: 5, maxInFlight: 2 },
+    (updates) => recordDeliveries(db, updates),
+    (update) => update.transportId.length + update.detail.length,
+  );
 
-  const retry = (update: Parameters<DeliverySink['record']>[0], attempt: number) => {
+  const retry = (update: DeliveryUpdate, attempt: number) => {
     const delay = retryDelaysMs[attempt];
     if (delay === undefined || closed) {
       log.info({ channel: update.channel, transportId: update.transportId, state: update.state }, closed ? 'receipt dropped at shutdown' : 'receipt for a message we do not know');
@@ -23,7 +33,7 @@ export function createDeliverySink(db: Db, log: Logger, retryDelaysMs: readonly 
     }
     const timer = setTimeout(() => {
       timers.delete(timer);
-      recordDelivery(db, update).then(
+      batches.add(update).then(
         (result) => result === 'unknown' && retry(update, attempt + 1),
         (err: unknown) => {
           log.warn({ err, channel: update.channel }, 'receipt not recorded');
@@ -37,7 +47,7 @@ export function createDeliverySink(db: Db, log: Logger, retryDelaysMs: readonly 
 
   return {
     async record(update) {
-      const result = await recordDelivery(db, update);
+      const result = await batches.add(update);
       if (result === 'updated') return result;
       retry(update, 0);
       return 'retrying';

@@ -436,28 +436,45 @@ export async function listThread(db: Queryable, seq: string): Promise<ThreadMess
   return rows;
 }
 
+export interface DeliveryUpdate {
+  channel: string;
+  transportId: string;
+  state: 'delivered' | 'failed' | 'pending';
+  detail: string;
+}
+
 /**
- * Applies a delivery receipt to the outbound message one of whose parts it names. The message is
- * delivered once every part is; failed as soon as one part failed for good.
+ * Applies delivery receipts, many in one statement (an SMSC sends one per segment of every reply).
+ * A message is delivered once every part is; failed as soon as one part failed for good. Receipts
+ * naming parts of the same message are merged first (in their order: a later receipt for a part
+ * wins), since an UPDATE applies one source row per target row. Returns, per receipt, whether it
+ * named a message we sent.
  */
-export async function recordDelivery(
-  db: Db,
-  update: { channel: string; transportId: string; state: 'delivered' | 'failed' | 'pending'; detail: string },
-): Promise<'updated' | 'unknown'> {
-  const { rows } = await db.query<{ id: string }>(
-    `UPDATE messages SET
-       delivery = delivery || jsonb_build_object($2::text, $3::text),
-       status = CASE
-         WHEN status = 'failed' THEN 'failed'
-         WHEN $3 = 'failed' THEN 'failed'
-         WHEN (SELECT bool_and(COALESCE((delivery || jsonb_build_object($2::text, $3::text)) ->> part, '') = 'delivered')
-               FROM unnest(transport_ids) AS part) THEN 'delivered'
-         ELSE status END,
-       error = CASE WHEN $3 = 'failed' THEN $4 ELSE error END,
-       updated_at = now()
-     WHERE channel = $1 AND direction = 'out' AND transport_ids @> ARRAY[$2::text]
-     RETURNING id::text`,
-    [update.channel, update.transportId, update.state, `receipt: ${update.detail}`],
+export async function recordDeliveries(db: Queryable, updates: readonly DeliveryUpdate[]): Promise<('updated' | 'unknown')[]> {
+  if (!updates.length) return [];
+  const { rows } = await db.query<{ n: string }>(
+    `WITH receipt AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(channel, transport_id, state, detail, n)),
+     matched AS (
+       SELECT m.id, r.transport_id, r.state, r.detail, r.n FROM receipt r
+       JOIN messages m ON m.channel = r.channel AND m.direction = 'out' AND m.transport_ids @> ARRAY[r.transport_id]),
+     merged AS (
+       SELECT id, jsonb_object_agg(transport_id, state ORDER BY n) AS delivery, bool_or(state = 'failed') AS failed,
+              (array_agg(detail ORDER BY n) FILTER (WHERE state = 'failed'))[1] AS failed_detail
+       FROM matched GROUP BY id),
+     updated AS (
+       UPDATE messages m SET
+         delivery = m.delivery || g.delivery,
+         status = CASE
+           WHEN m.status = 'failed' OR g.failed THEN 'failed'
+           WHEN (SELECT bool_and(COALESCE((m.delivery || g.delivery) ->> part, '') = 'delivered') FROM unnest(m.transport_ids) AS part) THEN 'delivered'
+           ELSE m.status END,
+         error = CASE WHEN g.failed THEN 'receipt: ' || g.failed_detail ELSE m.error END,
+         updated_at = now()
+       FROM merged g WHERE m.id = g.id RETURNING m.id)
+     SELECT n::text FROM matched WHERE id IN (SELECT id FROM updated)`,
+    [updates.map((u) => u.channel), updates.map((u) => u.transportId), updates.map((u) => u.state), updates.map((u) => u.detail)],
   );
-  return rows.length ? 'updated' : 'unknown';
+  const matched = new Set(rows.map((r) => Number(r.n)));
+  return updates.map((_, i) => (matched.has(i + 1) ? 'updated' : 'unknown'));
 }
