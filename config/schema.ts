@@ -107,6 +107,9 @@ export const ConfigSchema = z.strictObject({
         .default('always')
         .describe('Least `appendfsync` accepted. `always` loses nothing acknowledged when Redis is killed; `everysec` may lose a second.'),
       allowUnsafe: envBool.default(false).describe('Run even when Redis has no AOF or may evict keys. Never in production.'),
+      cluster: envBool
+        .default(false)
+        .describe('`LAPOR_REDIS_URL` names one node of a Redis Cluster; the others are discovered. Needs a braced LAPOR_QUEUE_PREFIX (a hash tag).'),
     })
     .prefault({}),
   queue: z

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createSmsAdapter } from '../adapters/sms/index.ts';
 import { smscAccounts } from '../adapters/sms/config.ts';
@@ -8,11 +7,12 @@ import type { ChannelAdapter, DeliverySink, IntakeSink } from './core/channel.ts
 import type { DataKeys } from './core/crypto.ts';
 import { normalizeAddress, type ChannelId } from './core/inbound.ts';
 import type { Metrics } from './metrics.ts';
+import type { RedisClient } from './queue/redis.ts';
 
 /** What a channel adapter may be given: configuration, a fail-fast Redis, and the sinks for its traffic. */
 export interface AdapterContext {
   config: Config;
-  redis: Redis;
+  redis: RedisClient;
   log: Logger;
   intake: IntakeSink;
   deliveries: DeliverySink;

@@ -1,5 +1,4 @@
 import { resolve } from 'node:path';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadHolidays } from '../config/holidays.ts';
 import { loadRules } from '../config/load.ts';
@@ -12,10 +11,11 @@ import { createDeliverySink } from './deliveries.ts';
 import { DataKeys } from './core/crypto.ts';
 import { TrackingIdCodec } from './core/tracking-id.ts';
 import { loadKeys } from './local/keys.ts';
+import { StartupError } from './local/services.ts';
 import { attachLocalStores } from './local/shared.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Queues } from './queue/queues.ts';
-import { checkRedisDurability, createRedis, waitForRedis } from './queue/redis.ts';
+import { checkRedisDurability, createRedis, hashTag, waitForRedis, type RedisClient } from './queue/redis.ts';
 import { createAdapters } from './registry.ts';
 import { createDb } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
@@ -27,10 +27,10 @@ import type { ChannelId } from './core/inbound.ts';
  * it in reverse order.
  */
 export interface Runtime extends WorkerDeps {
-  producer: Redis;
+  producer: RedisClient;
   metrics: Metrics;
   /** A new blocking connection, for each BullMQ worker. */
-  connectWorker(): Redis;
+  connectWorker(): RedisClient;
   close(): Promise<void>;
 }
 
@@ -50,6 +50,7 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
     for (const closer of closers.reverse()) await closer().catch((err: unknown) => log.warn({ err }, 'error while closing'));
   };
   armCrashPoint(config.test.crashAt);
+  checkClusterSettings(config);
   try {
     const local = await localServices(config, log, closers, options.role ?? 'lapor');
     const keys = loadKeys(config);
@@ -61,9 +62,14 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
     closers.push(() => db.end());
 
     const redisUrl = config.redisUrl ?? local.redisUrl!;
-    const producer = createRedis(redisUrl, 'producer', log);
+    const cluster = config.redis.cluster;
+    const producer = createRedis(redisUrl, 'producer', log, { cluster });
     closers.push(async () => void (await producer.quit().catch(() => producer.disconnect())));
     await waitForRedis(producer);
+    // A cluster node serves only its own slots: as a single server it would answer MOVED later, not now.
+    if (!cluster && /cluster_enabled:1/.test(await producer.info('cluster').catch(() => ''))) {
+      throw new StartupError('LAPOR_REDIS_URL names a node of a Redis Cluster: set LAPOR_REDIS_CLUSTER=true.');
+    }
     await checkRedisDurability(producer, config.redis, log);
 
     const dataKeys = new DataKeys(keys.dataKey);
@@ -105,12 +111,25 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
       log,
       producer,
       metrics,
-      connectWorker: () => createRedis(redisUrl, 'worker', log),
+      connectWorker: () => createRedis(redisUrl, 'worker', log, { cluster }),
       close,
     };
   } catch (err) {
     await close();
     throw err;
+  }
+}
+
+/**
+ * A cluster runs a MULTI, a Lua script or an MGET only on keys of one slot. Every key of the gateway
+ * starts with the queue prefix, so a prefix with a hash tag keeps them in one slot (see
+ * src/queue/redis.ts); without one, BullMQ and our own multi-key commands fail with CROSSSLOT.
+ */
+function checkClusterSettings(config: Config): void {
+  if (!config.redis.cluster) return;
+  if (!config.redisUrl) throw new StartupError('LAPOR_REDIS_CLUSTER=true needs LAPOR_REDIS_URL naming a node of the cluster: the local Redis is a single server.');
+  if (!hashTag(config.queue.prefix)) {
+    throw new StartupError(`LAPOR_QUEUE_PREFIX must hold a hash tag in braces on a Redis Cluster, e.g. {lapor}: ${config.queue.prefix} has none.`);
   }
 }
 

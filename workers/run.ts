@@ -1,7 +1,7 @@
 import { UnrecoverableError, Worker, type Processor } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { workerOptions } from '../src/queue/queues.ts';
 import { DEADLINES_QUEUE, INBOUND_QUEUE, notifyQueueName } from '../src/queue/names.ts';
+import type { RedisClient } from '../src/queue/redis.ts';
 import { createDeadlineProcessor, scheduleSweeps } from './deadline.ts';
 import type { WorkerDeps } from './deps.ts';
 import { createIntakeProcessor } from './intake.ts';
@@ -20,10 +20,10 @@ export interface RunningWorkers {
  * Starts the named stages on one blocking connection per worker (BullMQ needs its own for each).
  * Every role scales out by starting more processes with the same command.
  */
-export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[], connect: () => Redis): Promise<RunningWorkers> {
+export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[], connect: () => RedisClient): Promise<RunningWorkers> {
   const { config, log } = deps;
   const workers: Worker[] = [];
-  const connections: Redis[] = [];
+  const connections: RedisClient[] = [];
 
   const start = (queue: string, processor: Processor, concurrency: number, bind?: (w: Worker) => void) => {
     const connection = connect();

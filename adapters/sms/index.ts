@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ChannelAdapter, DeliverySink, Ignored, IntakeSink, LinkStatus, OutboundMessage } from '../../src/core/channel.ts';
 import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
@@ -31,7 +31,7 @@ export interface SmsCounters {
 export interface SmsAdapterContext {
   settings: SmsSettings;
   /** The producer connection: fails fast when Redis is away. */
-  redis: Redis;
+  redis: Redis | Cluster;
   prefix: string;
   log: Logger;
   intake: IntakeSink;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /**
  * Redis-backed reassembly of concatenated SMS, safe across processes (several adapters may hold
@@ -189,7 +189,7 @@ class LuaScript {
     this.sha = createHash('sha1').update(source).digest('hex');
   }
 
-  async run(redis: Redis, keys: string[], args: (string | number)[]): Promise<unknown> {
+  async run(redis: Redis | Cluster, keys: string[], args: (string | number)[]): Promise<unknown> {
     try {
       return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
     } catch (err) {
@@ -217,7 +217,7 @@ export class Reassembler {
    * passes its dedup window. Default 60 minutes; 0 leaves no tombstone.
    */
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: Redis | Cluster,
     options: { prefix: string; timeoutMs: number; tombstoneMs?: number },
   ) {
     if (!options.prefix) throw new Error('Reassembler needs a key prefix');

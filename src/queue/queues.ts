@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, type JobsOptions, type WorkerOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/schema.ts';
 import type { IntakeSink } from '../core/channel.ts';
@@ -11,6 +10,7 @@ import { crashPoint } from '../core/crash.ts';
 import { Coalescer } from './coalescer.ts';
 import { EffectSchema, type Effect, type InboundBatchJob, type InboundJob, type NotifyBatchJob, type NotifyJobInput } from './jobs.ts';
 import { DEADLINES_QUEUE, INBOUND_QUEUE, notifyQueueName } from './names.ts';
+import type { RedisClient } from './redis.ts';
 
 /** Raised when Redis cannot take a job right now: adapters answer "try again later". */
 export class EnqueueUnavailableError extends Error {
@@ -43,7 +43,7 @@ export function jobOptions(config: Config): JobsOptions {
   };
 }
 
-export function workerOptions(config: Config, connection: Redis, concurrency: number): WorkerOptions {
+export function workerOptions(config: Config, connection: RedisClient, concurrency: number): WorkerOptions {
   return {
     connection,
     prefix: config.queue.prefix,
@@ -65,7 +65,7 @@ export class Queues {
 
   constructor(
     readonly config: Config,
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     private readonly keys: DataKeys,
     private readonly log: Logger,
   ) {
