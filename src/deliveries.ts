@@ -27,8 +27,9 @@ export function createDeliverySink(db: Db, log: Logger, retryDelaysMs: readonly 
 
   const retry = (update: DeliveryUpdate, attempt: number) => {
     const delay = retryDelaysMs[attempt];
-    if (delay === undefined || closed) {
-      log.info({ channel: update.channel, transportId: update.transportId, state: update.state }, closed ? 'receipt dropped at shutdown' : 'receipt for a message we do not know');
+    if (closed) return;
+    if (delay === undefined) {
+      log.info({ channel: update.channel, transportId: update.transportId, state: update.state }, 'receipt for a message we do not know');
       return;
     }
     const timer = setTimeout(() => {
@@ -36,6 +37,7 @@ export function createDeliverySink(db: Db, log: Logger, retryDelaysMs: readonly 
       batches.add(update).then(
         (result) => result === 'unknown' && retry(update, attempt + 1),
         (err: unknown) => {
+          if (closed) return;
           log.warn({ err, channel: update.channel }, 'receipt not recorded');
           retry(update, attempt + 1);
         },
@@ -54,6 +56,7 @@ export function createDeliverySink(db: Db, log: Logger, retryDelaysMs: readonly 
     },
     close() {
       closed = true;
+      if (timers.size) log.info({ receipts: timers.size }, 'receipts still waiting for their message dropped at shutdown');
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
     },

@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ChannelAdapter, DeliverySink, Ignored, IntakeSink, LinkStatus, OutboundMessage } from '../../src/core/channel.ts';
 import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
+import { HourlyCounter } from './rate-limit.ts';
 import type { InboundMessage } from '../../src/core/inbound.ts';
 import { parseCitizenMessage } from '../../src/core/keywords.ts';
 import { sanitizeText } from '../../src/core/text.ts';
@@ -77,6 +78,7 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
   const reassembler = new Reassembler(context.redis, { prefix: context.prefix, timeoutMs: settings.concatTimeoutMs, tombstoneMs: dedupWindowMs });
   const blocked = new Set(settings.blocklist.split(',').map((n) => n.trim()).filter(Boolean).map((n) => context.hashAddress(msisdnOf({ ton: 0, npi: 0, addr: n }))));
   const binds = new Map<string, Bind>();
+  const hourly = new HourlyCounter(context.redis, context.prefix);
   let sweeper: NodeJS.Timeout | undefined;
 
   for (const account of accounts) {
@@ -168,10 +170,7 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
       counters.shielded('blocklist');
       return STATUS.ESME_ROK;
     }
-    const hour = Math.floor(Date.now() / 3_600_000);
-    const rateKey = `${context.prefix}:sms:rate:${sender}:${hour}`;
-    const [[, count]] = (await context.redis.multi().incr(rateKey).pexpire(rateKey, 3_600_000).exec()) as [[null, number], unknown];
-    if (count > settings.rateLimitPerHour) {
+    if ((await hourly.add(sender)) > settings.rateLimitPerHour) {
       counters.shielded('rate_limit');
       return STATUS.ESME_ROK;
     }
