@@ -417,11 +417,20 @@ export interface OutboundMark {
 /** What the provider said of each sent row, in one statement. */
 export async function markOutboundMany(tx: Queryable, marks: readonly OutboundMark[]): Promise<void> {
   if (!marks.length) return;
+  // The parts are indexed for delivery receipts (outbound_parts); a transport id an SMSC reuses
+  // names the newest message that has it.
   await tx.query(
-    `UPDATE messages m SET status = u.status, transport_id = COALESCE(u.transport_id, m.transport_id),
-       transport_ids = COALESCE(string_to_array(u.transport_id, ' '), m.transport_ids), error = u.error, updated_at = now()
-     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, status, transport_id, error)
-     WHERE m.id = u.id`,
+    `WITH marked AS (
+       UPDATE messages m SET status = u.status, transport_id = COALESCE(u.transport_id, m.transport_id),
+         transport_ids = COALESCE(string_to_array(u.transport_id, ' '), m.transport_ids), error = u.error, updated_at = now()
+       FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, status, transport_id, error)
+       WHERE m.id = u.id
+       RETURNING m.id, m.channel, u.transport_id)
+     INSERT INTO outbound_parts (channel, transport_id, message_id)
+     SELECT DISTINCT ON (channel, part) channel, part, id
+     FROM marked, unnest(string_to_array(marked.transport_id, ' ')) AS part
+     ORDER BY channel, part, id DESC
+     ON CONFLICT (channel, transport_id) DO UPDATE SET message_id = EXCLUDED.message_id`,
     [marks.map((m) => m.id), marks.map((m) => m.status), marks.map((m) => m.transportId ?? null), marks.map((m) => m.error ?? null)],
   );
 }
@@ -456,8 +465,8 @@ export async function recordDeliveries(db: Queryable, updates: readonly Delivery
     `WITH receipt AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(channel, transport_id, state, detail, n)),
      matched AS (
-       SELECT m.id, r.transport_id, r.state, r.detail, r.n FROM receipt r
-       JOIN messages m ON m.channel = r.channel AND m.direction = 'out' AND m.transport_ids @> ARRAY[r.transport_id]),
+       SELECT p.message_id AS id, r.transport_id, r.state, r.detail, r.n FROM receipt r
+       JOIN outbound_parts p ON p.channel = r.channel AND p.transport_id = r.transport_id),
      merged AS (
        SELECT id, jsonb_object_agg(transport_id, state ORDER BY n) AS delivery, bool_or(state = 'failed') AS failed,
               (array_agg(detail ORDER BY n) FILTER (WHERE state = 'failed'))[1] AS failed_detail

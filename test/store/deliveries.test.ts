@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recordDeliveries } from '../../src/store/reports.ts';
+import { markOutboundMany, recordDeliveries } from '../../src/store/reports.ts';
 import { createTestEnv, type TestEnv } from '../helpers/env.ts';
 
 /**
@@ -16,12 +16,13 @@ afterAll(async () => {
 });
 
 let counter = 0;
+/** A reply as notify leaves it: queued, then marked sent with the SMSC's id of each segment. */
 async function sentMessage(parts: string[]): Promise<string> {
   const { rows } = await env.runtime.db.query<{ id: string }>(
-    `INSERT INTO messages (direction, channel, notify_key, kind, sealed_text, status, transport_id, transport_ids)
-     VALUES ('out', 'sms', $1, 'received', 'x', 'sent', $2, $3) RETURNING id::text`,
-    [`n_deliveries_${counter++}_${Date.now()}`, parts.join(' '), parts],
+    `INSERT INTO messages (direction, channel, notify_key, kind, sealed_text, status) VALUES ('out', 'sms', $1, 'received', 'x', 'queued') RETURNING id::text`,
+    [`n_deliveries_${counter++}_${Date.now()}`],
   );
+  await markOutboundMany(env.runtime.db, [{ id: rows[0]!.id, status: 'sent', transportId: parts.join(' ') }]);
   return rows[0]!.id;
 }
 
@@ -60,5 +61,14 @@ describe('recordDeliveries', () => {
     // A late "delivered" for the failed part does not undo the failure.
     await recordDeliveries(env.runtime.db, [receipt(`${tag}b`, 'delivered')]);
     expect((await stateOf(two)).status).toBe('failed');
+  });
+
+  it('names the newest message when an SMSC reuses a transport id', async () => {
+    const reused = `r${Date.now()}`;
+    const old = await sentMessage([reused]);
+    const fresh = await sentMessage([reused]);
+    await recordDeliveries(env.runtime.db, [receipt(reused, 'delivered')]);
+    expect((await stateOf(fresh)).status).toBe('delivered');
+    expect((await stateOf(old)).status).toBe('sent');
   });
 });
