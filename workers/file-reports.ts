@@ -47,7 +47,7 @@ export async function fileNewReports(deps: WorkerDeps, sequence: store.SequenceB
   const context = await store.intakeContext(deps.db, {
     contactHashes: [...new Set(withHash.flatMap((r) => (r.contactHash ? [r.contactHash] : [])))],
     since: new Date(earliest - lookbackMs),
-    receipts: withHash.map((r) => r.message),
+    receipts: withHash.flatMap((r) => [r.message, ...(r.message.equivalentIds ?? []).map((externalId) => ({ channel: r.message.channel, externalId }))]),
   });
 
   // In the order they were received, so the flood and duplicate rules also see the earlier messages
@@ -55,8 +55,8 @@ export async function fileNewReports(deps: WorkerDeps, sequence: store.SequenceB
   const ordered = [...withHash].sort((a, b) => a.message.receivedAt.localeCompare(b.message.receivedAt));
   const rows: store.NewReportRow[] = [];
   for (const report of ordered) {
-    const key = store.receiptKey(report.message.channel, report.message.externalId);
-    if (context.known.has(key)) {
+    const ids = [report.message.externalId, ...(report.message.equivalentIds ?? [])];
+    if (ids.some((id) => context.known.has(store.receiptKey(report.message.channel, id)))) {
       result.replayed.push(report.message);
       continue;
     }

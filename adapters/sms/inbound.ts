@@ -119,12 +119,14 @@ export interface MessageInput {
  */
 export function toInboundMessage(input: MessageInput): InboundMessage {
   const bucket = Math.floor(input.receivedAt.getTime() / input.dedupWindowMs);
-  const id = `${contentHash(input)}_${bucket.toString(36)}`;
+  const hash = contentHash(input);
+  const id = `${hash}_${bucket.toString(36)}`;
   return {
     channel: 'sms',
     account: input.account,
     externalId: id,
     dedupKey: `sms_${id}`,
+    equivalentIds: [`${hash}_${(bucket - 1).toString(36)}`],
     sender: { address: msisdnOf(input.source) },
     text: input.text,
     attachments: [],

@@ -107,6 +107,11 @@ export const InboundMessageSchema = z
     /** The provider's own id for the message (SMPP message id, tweet id, Message-ID…). */
     externalId: cleanString(1, 512),
     dedupKey: DedupKeySchema,
+    /**
+     * Other provider ids the same message may have had (SMS: the id of the previous dedup window, as a
+     * redelivery can cross the window's boundary). A receipt under any of them makes this a replay.
+     */
+    equivalentIds: z.array(cleanString(1, 512)).max(4).optional(),
     /** The citizen's address on the channel: MSISDN, email address, chat id. Absent for the web form. */
     sender: z
       .strictObject({

@@ -211,6 +211,7 @@ export async function intakeContext(
     [input.contactHashes, input.since, input.receipts.map((r) => r.channel), input.receipts.map((r) => r.externalId)],
   );
   const recent = new Map<string, { trackingId: string; text: string; receivedAt: Date }[]>();
+  // The caller passes every id a message may have had (equivalentIds) and matches them itself.
   const known = new Set<string>();
   for (const row of rows) {
     if (row.what === 'known') known.add(row.key);

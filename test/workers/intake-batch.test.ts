@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InboundMessageSchema, type InboundMessageInput } from '../../src/core/inbound.ts';
 import { listDeadLetters } from '../../src/queue/dlq.ts';
 import type { InboundJob } from '../../src/queue/jobs.ts';
+import { toInboundMessage } from '../../adapters/sms/inbound.ts';
 import { createIntakeProcessor } from '../../workers/intake.ts';
 import { createTestEnv, eventually, type TestEnv } from '../helpers/env.ts';
 
@@ -171,6 +172,32 @@ describe('a batch job', () => {
     const stranger = await env.runtime.db.query(`SELECT 1 FROM inbound_receipts WHERE external_id = $1`, [`w${id}`]);
     expect(stranger.rowCount).toBe(0);
     expect(env.logs.join('\n')).not.toContain('Trotoar di depan pasar');
+  });
+
+  it('knows an SMS redelivered across its dedup window (a new id, no Redis key) as the one filed before', async () => {
+    // An SMS has no id of its own: its id is a hash of what it says within a window (adapters/sms/
+    // inbound.ts). Stored a second before a window ends, its dedup key never set (a crash before the
+    // ack), and redelivered two seconds later: another id, which only the receipt of the first can catch.
+    const windowMs = 60 * 60_000;
+    const boundary = Math.floor(Date.now() / windowMs) * windowMs;
+    const copy = (at: number) =>
+      toInboundMessage({
+        account: 'sim',
+        source: { ton: 1, npi: 1, addr: '6281377700001' },
+        destination: { ton: 0, npi: 1, addr: '1708' },
+        text: 'Sampah di TPS Jalan Melati tidak diangkut dua minggu, bau menyengat sampai ke sekolah.',
+        receivedAt: new Date(at),
+        dedupWindowMs: windowMs,
+      });
+    const [before, after] = [copy(boundary - 1_000), copy(boundary + 1_000)];
+    expect(after.externalId).not.toBe(before.externalId);
+    const process = createIntakeProcessor(env.runtime);
+    expect(await process(batchJob([entry(before)]))).toBe('new_report');
+    expect(await process(batchJob([entry(after)]))).not.toContain('new_report');
+    const { rows } = await env.runtime.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM reports WHERE text = 'Sampah di TPS Jalan Melati tidak diangkut dua minggu, bau menyengat sampai ke sekolah.'`,
+    );
+    expect(rows[0]!.n).toBe(1);
   });
 
   it('lets the rules see the earlier messages of the same batch', async () => {
