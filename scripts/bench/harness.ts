@@ -3,15 +3,22 @@
  * PostgreSQL in a fresh temp dir on disk, and a teardown that stops everything in reverse order,
  * once, however the run ends — normally, on an error, on Ctrl-C, or at the hard timeout.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
+import { configFields } from '../../config/load.ts';
 import { createLogger } from '../../src/log.ts';
+import { DEADLINES_QUEUE, INBOUND_QUEUE, notifyQueueName } from '../../src/queue/names.ts';
 import { startLocalPostgres, startLocalRedis } from '../../src/local/services.ts';
+import { BENCH_ROLE } from './costs.ts';
 import { filesystemOf, until } from './lib.ts';
+import { WORKER_PROFILE_IMPORT } from './profile.ts';
 
 export class TimeoutError extends Error {}
 
@@ -87,10 +94,12 @@ export interface BenchServices {
   filesystem: string;
   redis: Awaited<ReturnType<typeof startLocalRedis>>;
   postgres: Awaited<ReturnType<typeof startLocalPostgres>>;
+  /** With `measureCosts`: the same database as BENCH_ROLE, whose statements the cost meter leaves out. */
+  benchUrl?: string;
 }
 
 /** Redis with `appendfsync always` and PostgreSQL (fsync on unless `pgFast`), in /tmp so fsync hits the disk. */
-export async function startBenchServices(teardown: Teardown, log: Logger, options: { name: string; pgFast?: boolean }): Promise<BenchServices> {
+export async function startBenchServices(teardown: Teardown, log: Logger, options: { name: string; pgFast?: boolean; measureCosts?: boolean }): Promise<BenchServices> {
   const dir = mkdtempSync(`/tmp/lapor-bench-${options.name}-`);
   chmodSync(dir, 0o755); // PostgreSQL runs as its own user and must reach its directory
   teardown.track(undefined, dir);
@@ -98,12 +107,75 @@ export async function startBenchServices(teardown: Teardown, log: Logger, option
   const redis = await startLocalRedis({ dir: join(dir, 'redis'), fsync: 'always', log });
   teardown.track(redis.child);
   teardown.defer('redis-server', () => redis.stop());
-  const postgres = await startLocalPostgres({ dir: join(dir, 'pg'), fast: options.pgFast ?? false, log });
+  const pgOptions = { dir: join(dir, 'pg'), fast: options.pgFast ?? false, log };
+  let postgres = await startLocalPostgres(pgOptions);
   teardown.track(postgres.child);
+  let benchUrl: string | undefined;
+  if (options.measureCosts) {
+    postgres = await restartForCosts(postgres, pgOptions);
+    teardown.track(postgres.child);
+    benchUrl = await addBenchRole(postgres.url);
+  }
   // pg's Pool.end() resolves before its sockets are closed; stopping PostgreSQL at once would
   // terminate those backends and make the gateway log an "idle client error" for each.
   teardown.defer('postgres', async () => (await backendsGone(postgres.url), await postgres.stop()));
-  return { dir, filesystem: filesystemOf(dir), redis, postgres };
+  return { dir, filesystem: filesystemOf(dir), redis, postgres, ...(benchUrl ? { benchUrl } : {}) };
+}
+
+/**
+ * What the cost meter (costs.ts) needs from this cluster only: pg_stat_statements, which must be
+ * preloaded (ALTER SYSTEM, then a restart on the same port, since src/local/services.ts takes no
+ * extra settings), and WAL kept for 1 GB past a checkpoint, so pg_waldump can still read the WAL of
+ * a phase to count its commits.
+ */
+async function restartForCosts(postgres: BenchServices['postgres'], options: Parameters<typeof startLocalPostgres>[0]): Promise<BenchServices['postgres']> {
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  try {
+    await admin.query("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
+    await admin.query("ALTER SYSTEM SET wal_keep_size = '1GB'");
+  } finally {
+    await admin.end();
+  }
+  await postgres.stop();
+  return startLocalPostgres({ ...options, port: postgres.port });
+}
+
+/** The extension, and the role the benchmark's own queries run as (left out of the statement counts). */
+async function addBenchRole(url: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    // Superuser: it reads every table and every statistic; the cluster is the benchmark's own, on loopback.
+    await admin.query(`CREATE ROLE ${BENCH_ROLE} LOGIN SUPERUSER`);
+  } finally {
+    await admin.end();
+  }
+  const bench = new URL(url);
+  bench.username = BENCH_ROLE;
+  return bench.toString();
+}
+
+/** `--batch 1,8,32`: distinct integers ≥ 1, in the order given. */
+export function batchListOption(raw: string | undefined): number[] {
+  if (raw === undefined) return [];
+  const values = raw.split(',').map((v) => v.trim()).filter(Boolean).map(Number);
+  if (!values.length || values.some((v) => !Number.isInteger(v) || v < 1 || v > 100_000)) {
+    throw new UsageError(`--batch must be a comma-separated list of integers ≥ 1, e.g. 1,8,32,64; got ${raw}`);
+  }
+  return [...new Set(values)];
+}
+
+/**
+ * LAPOR_QUEUE_BATCH_MAX for one gateway, if this build knows the setting. A build from before the
+ * batching change refuses unknown LAPOR_ variables, so there the value is left out (and the
+ * benchmark says "not applied").
+ */
+export function batchSetting(batchMax: number | undefined): { env: Record<string, string>; applied: boolean } {
+  if (batchMax === undefined) return { env: {}, applied: false };
+  const known = configFields().some((f) => f.env === 'LAPOR_QUEUE_BATCH_MAX');
+  return known ? { env: { LAPOR_QUEUE_BATCH_MAX: String(batchMax) }, applied: true } : { env: {}, applied: false };
 }
 
 /**
@@ -174,4 +246,116 @@ export function numberOption(name: string, raw: string | undefined, fallback: nu
     throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${raw}`);
   }
   return value;
+}
+
+// ── queues and the worker process ────────────────────────────────────────────────────────────
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * The worker stage that consumes a queue: inbound → intake, notify-<channel> → notify, deadlines →
+ * deadline, any other queue by its own name (verify, while that stage exists). Lets the benchmarks
+ * work with whatever stages workers/run.ts has.
+ */
+export function stageOfQueue(name: string): string {
+  if (name === INBOUND_QUEUE) return 'intake';
+  if (name === DEADLINES_QUEUE) return 'deadline';
+  if (name.startsWith('notify-')) return 'notify';
+  return name;
+}
+
+export interface Depth {
+  waiting: number;
+  active: number;
+  delayed: number;
+  prioritized: number;
+  waitingChildren: number;
+  failed: number;
+}
+
+/**
+ * Job counts per queue, read with plain LLEN/ZCARD in one pipeline. Not Queue#getJobCounts: that
+ * runs a Lua script whose inner commands Redis counts as if the gateway had run them, while these
+ * the cost meter's connection (`redis`) counts and subtracts.
+ */
+export async function queueDepths(redis: Redis, queues: readonly Queue[]): Promise<Map<string, Depth>> {
+  const pipe = redis.pipeline();
+  for (const q of queues) {
+    pipe.llen(q.keys.wait!).llen(q.keys.active!).zcard(q.keys.delayed!).zcard(q.keys.prioritized!).zcard(q.keys['waiting-children']!).zcard(q.keys.failed!);
+  }
+  const replies = (await pipe.exec()) ?? [];
+  const n = (i: number) => Number(replies[i]?.[1] ?? 0);
+  return new Map(queues.map((q, k) => [q.name, { waiting: n(6 * k), active: n(6 * k + 1), delayed: n(6 * k + 2), prioritized: n(6 * k + 3), waitingChildren: n(6 * k + 4), failed: n(6 * k + 5) }]));
+}
+
+/** No job waiting, active, delayed, prioritized or waiting for children in any of the queues. */
+export async function queuesIdle(redis: Redis, queues: readonly Queue[]): Promise<boolean> {
+  for (const d of (await queueDepths(redis, queues)).values()) {
+    if (d.waiting + d.active + d.delayed + d.prioritized + d.waitingChildren > 0) return false;
+  }
+  return true;
+}
+
+/** Dead letters: failed jobs kept in the queues. */
+export async function deadLetters(redis: Redis, queues: readonly Queue[]): Promise<number> {
+  let failed = 0;
+  for (const d of (await queueDepths(redis, queues)).values()) failed += d.failed;
+  return failed;
+}
+
+export interface WorkerProcess {
+  pid: number;
+  stages: readonly string[];
+  /** The queues its workers consume. */
+  queues: Queue[];
+  /** SIGTERM (it finishes the jobs in flight), SIGKILL after 10 s; safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * `lapor worker <stages…>` as a child process, as a deployment runs the workers. Returns once every
+ * queue of those stages has a worker. A `lapor worker` process holds no pull channel (src/cli.ts),
+ * so its notify stage serves the web channel only. With `profileDir`, the process loads
+ * profile-hook.ts, which profiles it on SIGUSR2 (profile.ts).
+ */
+export async function startWorkerProcess(options: {
+  stages: readonly string[];
+  env: Record<string, string>;
+  queues: readonly Queue[];
+  teardown: Teardown;
+  deadline: number;
+  profileDir?: string;
+}): Promise<WorkerProcess> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LAPOR_')));
+  const profile = options.profileDir ? WORKER_PROFILE_IMPORT : [];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...profile, 'src/cli.ts', 'worker', ...options.stages], {
+    cwd: ROOT,
+    env: { ...base, ...options.env, ...(options.profileDir ? { BENCH_PROFILE_DIR: options.profileDir } : {}) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  options.teardown.track(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    })());
+  options.teardown.defer('worker process', close);
+  const queues = options.queues.filter((q) => {
+    const stage = stageOfQueue(q.name);
+    return options.stages.includes(stage) && (stage !== 'notify' || q.name === notifyQueueName('web'));
+  });
+  const ready = await until(
+    async () => child.exitCode === null && (await Promise.all(queues.map(async (q) => (await q.getWorkers()).length > 0))).every(Boolean),
+    Math.min(options.deadline, Date.now() + 30_000),
+    100,
+  );
+  if (!ready) {
+    await close();
+    throw new Error(`the worker process (lapor worker ${options.stages.join(' ')}) did not start within 30 s`);
+  }
+  return { pid: child.pid!, stages: options.stages, queues, close };
 }

@@ -1,5 +1,6 @@
-import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, readFileSync, readdirSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 /**
  * Small helpers for the benchmarks in scripts/bench/: percentiles, formatting, and CPU accounting
@@ -202,4 +203,147 @@ export function threadSyscalls(pid: number, tid: number): { reads: number; write
   } catch {
     return undefined;
   }
+}
+
+// ── processes: CPU with children, memory ───────────────────────────────────────────────────────
+
+/** Fields of /proc/<pid>/stat after the command name (field 3, the state, is index 0). */
+function statFields(path: string): string[] | undefined {
+  try {
+    const stat = readFileSync(path, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every live process's parent, from one pass over /proc. */
+function parentMap(): Map<number, number[]> {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    const ppid = Number(statFields(`/proc/${pid}/stat`)?.[1]);
+    if (!Number.isInteger(ppid)) continue;
+    const list = children.get(ppid) ?? [];
+    list.push(pid);
+    children.set(ppid, list);
+  }
+  return children;
+}
+
+/** The live descendants of a process (PostgreSQL's backends are children of the postmaster). */
+export function descendantsOf(pid: number): number[] {
+  const children = parentMap();
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const child of children.get(p) ?? []) {
+      out.push(child);
+      walk(child);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+export interface CpuOf {
+  /** Add the descendants: live ones as read now, reaped ones as the kernel added them to cutime/cstime. */
+  children?: boolean;
+  /** Threads of the process not to count (the benchmark's load-client thread). */
+  exceptThreads?: readonly number[];
+}
+
+/**
+ * CPU seconds (user + system) used so far by a process and all its threads; undefined when it is
+ * not running. Without `children`, the CPU of children it has reaped is left out, so that helper
+ * programs the benchmark runs (perf, pg_waldump) are not charged to the gateway.
+ */
+export function processCpuSeconds(pid: number, of: CpuOf = {}): number | undefined {
+  const own = statFields(`/proc/${pid}/stat`);
+  if (!own) return undefined;
+  const ticks = (f: string[] | undefined, reaped: boolean) =>
+    f ? Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0) : 0;
+  let total = ticks(own, of.children ?? false);
+  for (const tid of of.exceptThreads ?? []) total -= ticks(statFields(`/proc/${pid}/task/${tid}/stat`), false);
+  if (of.children) for (const child of descendantsOf(pid)) total += ticks(statFields(`/proc/${child}/stat`), true);
+  return total / ticksPerSecond();
+}
+
+/** Resident set size of a process in bytes (VmRSS), undefined when it is not running. */
+export function rssBytes(pid: number): number | undefined {
+  try {
+    const kb = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return Number.isFinite(kb) ? kb * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function fmtBytes(bytes: number | undefined): string {
+  if (bytes === undefined || !Number.isFinite(bytes)) return '—';
+  return bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(2)} GiB` : `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+// ── helper programs ──────────────────────────────────────────────────────────────────────────
+
+/** The path of an executable in PATH (or in `extraDirs`), or undefined. */
+export function findExecutable(name: string, extraDirs: readonly string[] = []): string | undefined {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), ...extraDirs]) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** Runs a program to its end; its stdout and stderr together, and its exit code. */
+export function runCommand(command: string, args: readonly string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', (err) => resolve({ code: -1, output: err.message }));
+    child.on('close', (code) => resolve({ code: code ?? -1, output }));
+  });
+}
+
+/**
+ * Installs a Debian package with apt-get when we are root (as the benchmark does for Kannel);
+ * returns why not otherwise. Runs `apt-get update` once if the package lists are missing.
+ */
+export async function aptInstall(pkg: string, say: (line: string) => void): Promise<string | undefined> {
+  const aptGet = findExecutable('apt-get');
+  if (process.getuid?.() !== 0 || !aptGet) return `not root or no apt-get: install ${pkg} yourself`;
+  say(`installing ${pkg}: apt-get install -y --no-install-recommends ${pkg}…`);
+  const install = ['install', '-y', '-qq', '--no-install-recommends', pkg];
+  let result = await runCommand(aptGet, install);
+  if (result.code !== 0 && /Unable to locate package|has no installation candidate/.test(result.output)) {
+    await runCommand(aptGet, ['update', '-qq']);
+    result = await runCommand(aptGet, install);
+  }
+  return result.code === 0 ? undefined : `apt-get install ${pkg} failed: ${result.output.trim().split('\n').slice(-2).join(' ')}`;
+}
+
+// ── the issue's targets ──────────────────────────────────────────────────────────────────────
+
+export interface TargetRow {
+  target: string;
+  measured: string;
+  goal: string;
+  /** true: MET, false: NOT MET, a string: why it was not judged. */
+  met: boolean | string;
+}
+
+/** The targets as a Markdown table, ready to paste into the issue. */
+export function targetsTable(rows: readonly TargetRow[]): string {
+  const cells = rows.map((r) => [r.target, r.measured, r.goal, r.met === true ? 'MET' : r.met === false ? 'NOT MET' : `not judged: ${r.met}`]);
+  const header = ['target', 'measured', 'goal', 'verdict'];
+  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((r) => r[c]!.length)));
+  const line = (r: string[]) => `| ${r.map((cell, c) => cell.padEnd(widths[c]!)).join(' | ')} |`;
+  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.map(line)].join('\n');
 }
