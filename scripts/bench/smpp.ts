@@ -4,7 +4,7 @@
  * deliver_sm rate measured in the same run.
  *
  *   npm run bench:smpp -- [--n 5000] [--rate 1000] [--duration 5] [--window 50] [--timeout 180]
- *                        [--one-process] [--trace] [--vs-kannel] [--json]
+ *                        [--one-process] [--trace] [--vs-kannel] [--json] [--batch 1,8,32,64] [--profile DIR]
  *
  * Phases (everything on 127.0.0.1, every loop bounded by --timeout):
  *   1. raw: a plain `smpp` ESME bound to a fresh simulator acks every deliver_sm at once; then the
@@ -13,33 +13,40 @@
  *      same floods (N, then paced), timed the same way (Driver);
  *   2. intake: the gateway (SMS adapter only, NO workers) bound to a simulator; flood N → acked
  *      messages/s and ack latency (first deliver_sm sent → last deliver_sm_resp);
- *   3. whole path: notify worker started beside the adapter, intake and verify in a second process
- *      (`lapor worker intake verify`; --one-process keeps them here); flood N → per message, first
- *      deliver_sm built/sent → first submit_sm the simulator receives for that sender; messages/s
- *      until every reply is submitted; reports in PostgreSQL and replies are counted;
- *   4. paced: --rate for --duration through the whole path.
+ *   3. whole path: notify worker started beside the adapter, the other stages (intake, and verify
+ *      where workers/run.ts still has it) in a second process (`lapor worker intake …`;
+ *      --one-process keeps them here); flood N → per message, first deliver_sm built/sent → first
+ *      submit_sm the simulator receives for that sender; messages/s until every reply is submitted;
+ *   4. paced: --rate for --duration through the whole path;
+ *   5. with --batch: per value, a fresh gateway and worker process with LAPOR_QUEUE_BATCH_MAX set,
+ *      300 untimed messages, then the whole path again; one row per value.
+ * Phases 2 and 3 (and 5) also print what they cost per message (costs.ts: Redis commands and
+ * fsyncs, PostgreSQL statements, commits and WAL syncs, CPU per process); --profile writes CPU
+ * profiles of them (profile.ts). Reports in PostgreSQL and replies are counted at the end.
  * Redis (AOF, appendfsync always) and PostgreSQL (durable defaults) run from a temp dir under /tmp,
  * removed on exit, error, Ctrl-C or the hard timeout.
  */
-import { spawn } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import type { Logger } from 'pino';
 import smpp, { type PDU, type Session } from 'smpp';
 import { loadConfig } from '../../config/load.ts';
 import { DEADLINES_QUEUE } from '../../src/queue/names.ts';
-import type { Queues } from '../../src/queue/queues.ts';
-import { openRuntime } from '../../src/runtime.ts';
-import { WORKER_NAMES, startWorkers } from '../../workers/run.ts';
+import { openRuntime, type Runtime } from '../../src/runtime.ts';
+import { WORKER_NAMES, startWorkers, type RunningWorkers } from '../../workers/run.ts';
 import { SmscSimulator, type FloodResult, type SubmitRecord } from '../smsc/simulator.ts';
+import { batchTable, costDetails, costTable, CostMeter, type BatchRow, type CostSnapshot, type PhaseCost } from './costs.ts';
 import { ensureKannel, startKannel } from './kannel.ts';
-import { beginBench, benchEnv, describeRedis, numberOption, startBenchServices, Teardown, TimeoutError } from './harness.ts';
-import { fmtInt, fmtMs, fmtRate, summarize, table, until, type Summary } from './lib.ts';
+import {
+  batchListOption, batchSetting, beginBench, benchEnv, deadLetters, describeRedis, numberOption, queueDepths, queuesIdle, startBenchServices,
+  startWorkerProcess, Teardown, TimeoutError, type BenchServices, type WorkerProcess,
+} from './harness.ts';
+import { fmtInt, fmtMs, fmtRate, summarize, table, targetsTable, until, type Summary, type TargetRow } from './lib.ts';
+import { Profiler, topTable } from './profile.ts';
 
 interface Options {
   n: number;
@@ -53,6 +60,10 @@ interface Options {
   oneProcess: boolean;
   /** Print the queues' depths every second during the whole-path run. */
   trace: boolean;
+  /** LAPOR_QUEUE_BATCH_MAX values to repeat the whole path with. */
+  batch: number[];
+  /** Where to write CPU profiles of the measured phases. */
+  profileDir: string | undefined;
 }
 
 const USAGE = `usage: npm run bench:smpp -- [options]
@@ -61,12 +72,19 @@ const USAGE = `usage: npm run bench:smpp -- [options]
   --duration S   length of the paced run, seconds (5)
   --window W     deliver_sm outstanding at most, in every flood (50)
   --timeout S    hard limit for the whole run (180)
-  --one-process  run the intake and verify workers in the adapter's process (default: a second
-                 process, \`lapor worker intake verify\`, as a deployment runs them)
+  --one-process  run every worker stage in the adapter's process (default: notify beside the
+                 adapter, the other stages in a second process, \`lapor worker intake …\`, as a
+                 deployment runs them)
   --trace        print the queues' depths every second of the whole-path run
   --json         also print one line: BENCH_JSON {...}
   --vs-kannel    also run the same floods through Kannel (Debian's kannel, installed with apt-get
-                 when missing and root) on a simulator of its own, and print our rates over Kannel's`;
+                 when missing and root) on a simulator of its own, print our rates over Kannel's
+                 and the issue's targets, MET or NOT MET
+  --batch LIST   repeat the whole path once per LAPOR_QUEUE_BATCH_MAX value (e.g. 1,8,32,64), each
+                 with a fresh gateway and worker process, and print one row per value: rate,
+                 p50/p99, Redis commands, PostgreSQL statements, commits, fsyncs, CPU per message
+  --profile DIR  write V8 CPU profiles (.cpuprofile) of the gateway and of the worker process
+                 around each measured phase into DIR, and print their top 15 functions by self time`;
 
 
 function parseOptions(argv: string[]): Options {
@@ -82,6 +100,8 @@ function parseOptions(argv: string[]): Options {
       'one-process': { type: 'boolean', default: false },
       trace: { type: 'boolean', default: false },
       'vs-kannel': { type: 'boolean', default: false },
+      batch: { type: 'string' },
+      profile: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -101,11 +121,12 @@ function parseOptions(argv: string[]): Options {
     vsKannel: values['vs-kannel'],
     oneProcess: values['one-process'],
     trace: values.trace,
+    batch: batchListOption(values.batch),
+    profileDir: values.profile,
   };
 }
 
 const MIX = { single: 8, multipart: 1, ucs2: 1 };
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 // ── raw baseline: a plain smpp ESME ────────────────────────────────────────────────────────────
 
@@ -206,7 +227,14 @@ class Driver {
     const { result, senders, sentAt, start } = f;
     let timedOut = result.sent < planned;
     if (waitReplies) {
-      const ok = await until(() => senders.every((s) => this.firstSubmit.has(s)), this.deadline, 5);
+      // Replies come roughly in order: a cursor over the senders checks each one about once (an
+      // every() per poll would cost the benchmark's own process O(N) every 5 ms).
+      let replied = 0;
+      const allReplied = () => {
+        while (replied < senders.length && this.firstSubmit.has(senders[replied]!)) replied++;
+        return replied === senders.length;
+      };
+      const ok = await until(allReplied, this.deadline, 5);
       if (!ok) timedOut = true;
     }
     const latencies: number[] = [];
@@ -281,37 +309,116 @@ interface PathDigest {
   timedOut: boolean;
 }
 
-/** Where the backlog is: waiting and active jobs per queue, once a second. */
-function traceQueues(queues: Queues, say: (line: string) => void): NodeJS.Timeout {
+/** Where the backlog is: waiting and active jobs per queue, once a second (plain commands: see queueDepths). */
+function traceQueues(redis: Redis, queues: readonly Queue[], say: (line: string) => void): NodeJS.Timeout {
   return setInterval(() => {
-    void Promise.all(
-      queues.all().map(async (q) => {
-        const c = await q.getJobCounts('waiting', 'active', 'prioritized', 'delayed');
-        const total = Object.values(c).reduce((a, b) => a + b, 0);
-        return total ? `${q.name} w${c.waiting ?? 0} a${c.active ?? 0} d${c.delayed ?? 0}` : '';
-      }),
-    ).then((parts) => say(`queues: ${parts.filter(Boolean).join(' · ') || 'empty'}`), () => undefined);
+    void queueDepths(redis, queues).then((depths) => {
+      const parts = [...depths].filter(([, d]) => d.waiting + d.active + d.delayed > 0).map(([name, d]) => `${name} w${d.waiting} a${d.active} d${d.delayed}`);
+      say(`queues: ${parts.join(' · ') || 'empty'}`);
+    }, () => undefined);
   }, 1_000);
 }
 
-/** `lapor worker intake verify` as a child process, stopped (SIGTERM, then SIGKILL) by the teardown. */
-async function startWorkerProcess(teardown: Teardown, env: Record<string, string>, queues: Queues, deadline: number): Promise<void> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('LAPOR_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker', 'intake'], {
-    cwd: ROOT,
-    env: { ...base, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  teardown.track(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  teardown.defer('worker process', async () => {
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killer);
-  });
-  const ready = await until(async () => (await queues.inbound.getWorkers()).length > 0, Math.min(deadline, Date.now() + 30_000), 100);
-  if (!ready) throw new Error('the worker process did not start within 30 s');
+// ── the gateway ─────────────────────────────────────────────────────────────────────────────────
+
+/** What every gateway of a run shares: the services, the simulator, the settings. */
+interface GatewayContext {
+  options: Options;
+  services: BenchServices;
+  sim: SmscSimulator;
+  meter: CostMeter;
+  log: Logger;
+  teardown: Teardown;
+  deadline: number;
+  /** LAPOR_ settings of every gateway (and its worker process) before the batch setting. */
+  env: Record<string, string>;
+}
+
+/**
+ * The SMS gateway as `lapor adapter sms` + workers run it: its adapter bound to the simulator here,
+ * workers started on demand. One per run, and one more per --batch value (LAPOR_QUEUE_BATCH_MAX is
+ * read at start-up, so each value needs a fresh gateway and worker process).
+ */
+class SmsGateway {
+  private workers: RunningWorkers | undefined;
+  worker: WorkerProcess | undefined;
+  /** Queues with a consumer once startWorkers() ran (the deadline sweep's is left out: never empty). */
+  consumed: Queue[] = [];
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly ctx: GatewayContext,
+    readonly runtime: Runtime,
+    private readonly env: Record<string, string>,
+    /** Whether LAPOR_QUEUE_BATCH_MAX was set (this build knows it). */
+    readonly batchApplied: boolean,
+  ) {}
+
+  static async open(ctx: GatewayContext, batchMax?: number): Promise<SmsGateway> {
+    const batch = batchSetting(batchMax);
+    const env = { ...ctx.env, ...batch.env };
+    const runtime = await openRuntime(loadConfig(env), ctx.log, { channels: ['sms'] });
+    const gateway = new SmsGateway(ctx, runtime, env, batch.applied);
+    ctx.teardown.defer('gateway', () => gateway.close());
+    for (const adapter of runtime.adapters.values()) await adapter.start?.();
+    await ctx.sim.waitForBind(10_000);
+    return gateway;
+  }
+
+  /**
+   * The notify worker sends through the bind, so it runs where the adapter runs; the other stages
+   * run in a second process unless --one-process (then every stage runs here).
+   */
+  async startWorkers(): Promise<void> {
+    const { options, teardown, deadline } = this.ctx;
+    const here = options.oneProcess ? WORKER_NAMES : (['notify'] as const);
+    this.workers = await startWorkers(this.runtime, here, this.runtime.connectWorker);
+    const consumed = this.workers.workers.map((w) => w.name);
+    if (!options.oneProcess) {
+      const stages = WORKER_NAMES.filter((s) => s !== 'notify' && s !== 'deadline');
+      this.worker = await startWorkerProcess({
+        stages, env: this.env, queues: this.runtime.queues.all(), teardown, deadline,
+        ...(options.profileDir ? { profileDir: options.profileDir } : {}),
+      });
+      consumed.push(...this.worker.queues.map((q) => q.name));
+    }
+    this.consumed = this.runtime.queues.all().filter((q) => consumed.includes(q.name) && q.name !== DEADLINES_QUEUE);
+  }
+
+  /** Every job the run caused is done, checked with the cost meter's connection (its commands are not counted). */
+  async drain(): Promise<boolean> {
+    return until(() => queuesIdle(this.ctx.meter.redis, this.consumed), this.ctx.deadline, 50);
+  }
+
+  /** Stops the workers, the worker process, the adapter (unbind) and the runtime; safe to call twice. */
+  close(): Promise<void> {
+    return (this.closing ??= (async () => {
+      await this.workers?.close();
+      await this.worker?.close();
+      for (const adapter of this.runtime.adapters.values()) await adapter.stop?.();
+      await this.runtime.close();
+      await until(() => this.ctx.sim.sessions === 0, Date.now() + 10_000, 20);
+    })());
+  }
+}
+
+/** A measured window: its cost per message and, with --profile, the CPU profiles of it. */
+class Measure {
+  constructor(
+    private readonly meter: CostMeter,
+    private readonly profiler: Profiler | undefined,
+  ) {}
+
+  async around<T>(phase: string, gateway: SmsGateway, messages: (value: T) => number, work: () => Promise<T>): Promise<{ value: T; cost: PhaseCost; profiles?: { gateway: string; worker?: string } }> {
+    const worker = gateway.worker ? { pid: gateway.worker.pid } : undefined;
+    await this.profiler?.start(worker);
+    const before: CostSnapshot = await this.meter.snapshot();
+    const value = await work();
+    const after = await this.meter.snapshot();
+    const profiles = await this.profiler?.stop(phase, worker);
+    const cost = await this.meter.diff(before, after, messages(value));
+    return { value, cost, ...(profiles ? { profiles } : {}) };
+  }
 }
 
 type BenchReport = Record<string, unknown> & {
@@ -321,6 +428,10 @@ type BenchReport = Record<string, unknown> & {
   whole?: PathDigest;
   paced?: PathDigest;
   kannel?: { whole: PathDigest; paced: PathDigest };
+  costs?: { label: string; cost: PhaseCost }[];
+  batches?: BatchRow[];
+  profiles?: { title: string; file: string }[];
+  gatewayTps?: string;
 };
 
 async function main(): Promise<number> {
@@ -333,10 +444,10 @@ async function main(): Promise<number> {
   }
   const { startedAt, deadline, log, say, teardown } = beginBench(options.timeoutS);
 
-  const report: BenchReport = { options, cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', loadavg: loadavg() };
+  const report: BenchReport = { options, cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown', loadavg: loadavg(), costs: [], batches: [], profiles: [] };
   let exitCode = 0;
   try {
-    const services = await startBenchServices(teardown, log, { name: 'smpp' });
+    const services = await startBenchServices(teardown, log, { name: 'smpp', measureCosts: true });
     const { dir, redis, postgres } = services;
     report.dataDir = dir;
     report.filesystem = services.filesystem;
@@ -371,12 +482,16 @@ async function main(): Promise<number> {
     // 2. the gateway, SMS adapter only
     const sim = await SmscSimulator.start({ systemId: 'lapor', password: 'secret', receiptDelayMs: 5 });
     teardown.defer('simulator', () => sim.close());
+    // tps: each bind throttles its submit_sm to 50/s by default (adapters/sms/config.ts), which would
+    // cap the whole path at 50/s; Kannel has no throttle by default. Both run unthrottled.
+    const smscUrl = `smpp://lapor:secret@127.0.0.1:${sim.port}?id=sim&tps=100000&window=${Math.max(options.window, 50)}`;
+    report.gatewayTps = new URL(smscUrl).searchParams.get('tps') ?? '50 (default)';
     const ownVars = {
       ...benchEnv({ dir, postgres, redis }, 'bench'),
       LAPOR_HOST: '127.0.0.1',
       LAPOR_PORT: '0',
       LAPOR_REDIS_FSYNC: 'always',
-      LAPOR_SMPP_URLS: `smpp://lapor:secret@127.0.0.1:${sim.port}?id=sim&tps=100000&window=${Math.max(options.window, 50)}`,
+      LAPOR_SMPP_URLS: smscUrl,
       LAPOR_SMPP_SIMULATOR: 'off',
       LAPOR_SMPP_RATE_LIMIT_PER_HOUR: '10000000',
       LAPOR_SMPP_LEASE_MS: '2000',
@@ -384,56 +499,94 @@ async function main(): Promise<number> {
       LAPOR_SMPP_RECONNECT_MAX_MS: '200',
     };
     const passed = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('LAPOR_') && !(k in ownVars) && v !== undefined)) as Record<string, string>;
-    const config = loadConfig({ ...passed, ...ownVars });
-    const runtime = await openRuntime(config, log, { channels: ['sms'] });
-    teardown.defer('runtime', () => runtime.close());
-    for (const adapter of runtime.adapters.values()) await adapter.start?.();
-    teardown.defer('adapters', async () => { for (const a of runtime.adapters.values()) await a.stop?.(); });
-    await sim.waitForBind(10_000);
+    let workerPid: number | undefined;
+    const meter = await CostMeter.open({
+      redis: { url: redis.url, pid: redis.pid },
+      postgres: { url: services.benchUrl!, pid: postgres.pid },
+      cpu: {
+        gateway: () => ({ pid: process.pid }),
+        worker: () => (workerPid === undefined ? undefined : { pid: workerPid }),
+        redis: () => ({ pid: redis.pid, children: true }),
+        postgres: () => ({ pid: postgres.pid, children: true }),
+      },
+      teardown,
+      say,
+    });
+    const profiler = options.profileDir ? new Profiler(options.profileDir) : undefined;
+    const measure = new Measure(meter, profiler);
+    const noteProfiles = (label: string, p?: { gateway: string; worker?: string }) => {
+      if (!p) return;
+      report.profiles!.push({ title: `gateway process (adapter, notify, simulator), ${label}`, file: p.gateway });
+      if (p.worker) report.profiles!.push({ title: `worker process, ${label}`, file: p.worker });
+    };
+    const ctx: GatewayContext = { options, services, sim, meter, log, teardown, deadline, env: { ...passed, ...ownVars } };
+    let gateway = await SmsGateway.open(ctx);
 
     const drive = new Driver(sim, options.window, deadline);
     const { firstSubmit } = drive;
-    const flood = (count: number, ratePerSec?: number) => drive.flood(count, ratePerSec);
+    let expected = 0;
+    const flood = (count: number, ratePerSec?: number) => ((expected += count), drive.flood(count, ratePerSec));
     const digestPath = (f: Flooded, planned: number, waitReplies: boolean) => drive.digest(f, planned, waitReplies);
 
     say('gateway, intake only (no workers): warm-up 300, untimed…');
     await flood(300);
     say(`intake: ${fmtInt(options.n)} messages, window ${options.window}…`);
-    report.intake = await digestPath(await flood(options.n), options.n, false);
+    const intake = await measure.around('intake', gateway, (d: PathDigest) => d.acked, async () => digestPath(await flood(options.n), options.n, false));
+    report.intake = intake.value;
+    report.costs!.push({ label: 'intake only', cost: intake.cost });
+    noteProfiles('intake only', intake.profiles);
     say(`intake: ${fmtRate(report.intake.ackPerSecond, ' msgs/s')} acked (${report.intake.acked}/${report.intake.planned}, ${report.intake.nacked} nacked)`);
     if (report.intake.timedOut) throw new TimeoutError('intake run');
 
-    // 3. whole path. The notify worker sends through the bind, so it runs where the adapter runs;
-    // intake and verify run in a second process unless --one-process.
-    const inProcess = options.oneProcess ? WORKER_NAMES : (['notify'] as const);
-    const workers = await startWorkers(runtime, inProcess, runtime.connectWorker);
-    teardown.defer('workers', () => workers.close());
-    if (!options.oneProcess) await startWorkerProcess(teardown, { ...passed, ...ownVars }, runtime.queues, deadline);
-    const consumed = new Set(options.oneProcess ? workers.workers.map((w) => w.name) : runtime.queues.all().map((q) => q.name));
-    const drained = async () => {
-      // The deadline sweep's next run always waits as a delayed job: never "drained", and no backlog.
-      const queues = runtime.queues.all().filter((q) => consumed.has(q.name) && q.name !== DEADLINES_QUEUE);
-      const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')));
-      return counts.every((c) => Object.values(c).every((v) => v === 0));
-    };
-    say(`workers ${options.oneProcess ? 'in this process' : 'intake, verify in a second process; notify here'} started; draining the intake run's backlog…`);
-    if (!(await until(drained, deadline, 50))) throw new TimeoutError('drain after intake');
+    // 3. whole path
+    await gateway.startWorkers();
+    workerPid = gateway.worker?.pid;
+    say(`workers ${options.oneProcess ? 'in this process' : `${gateway.worker!.stages.join(', ')} in a second process; notify here`} started; draining the intake run's backlog…`);
+    if (!(await gateway.drain())) throw new TimeoutError('drain after intake');
     await until(() => sim.submits.length > 0 && performance.now() - (sim.submits[sim.submits.length - 1]?.receivedAt ?? 0) > 300, Math.min(deadline, Date.now() + 5_000), 50);
 
     say(`whole path: ${fmtInt(options.n)} messages…`);
-    const trace = options.trace ? traceQueues(runtime.queues, say) : undefined;
-    report.whole = await digestPath(await flood(options.n), options.n, true);
+    const trace = options.trace ? traceQueues(meter.redis, gateway.consumed, say) : undefined;
+    // The window ends once the pipeline is idle again: the notify jobs' last writes count too.
+    const whole = await measure.around('whole', gateway, (d: PathDigest) => d.replied, async () => {
+      const d = await digestPath(await flood(options.n), options.n, true);
+      if (!d.timedOut && !(await gateway.drain())) d.timedOut = true;
+      return d;
+    });
     clearInterval(trace);
+    report.whole = whole.value;
+    report.costs!.push({ label: 'whole path', cost: whole.cost });
+    noteProfiles('whole path', whole.profiles);
     say(`whole path: ${fmtRate(report.whole.repliedPerSecond, ' msgs/s')} replied (${report.whole.replied}/${report.whole.planned})`);
     if (report.whole.timedOut) throw new TimeoutError('whole-path run');
-    await until(drained, deadline, 50);
 
     // 4. paced
     const pacedN = Math.round(options.rate * options.durationS);
     say(`paced: ${fmtInt(options.rate)}/s for ${options.durationS} s (${fmtInt(pacedN)} messages)…`);
     report.paced = await digestPath(await flood(pacedN, options.rate), pacedN, true);
     if (report.paced.timedOut) throw new TimeoutError('paced run');
-    await until(drained, deadline, 50);
+    await gateway.drain();
+
+    // 5. the whole path once per --batch value, each on a gateway of its own
+    for (const batchMax of options.batch) {
+      await gateway.close();
+      gateway = await SmsGateway.open(ctx, batchMax);
+      await gateway.startWorkers();
+      workerPid = gateway.worker?.pid;
+      say(`batch ${batchMax}${gateway.batchApplied ? '' : ' (not applied: this build has no LAPOR_QUEUE_BATCH_MAX)'}: warm-up 300 through the whole path, untimed…`);
+      const warm = await digestPath(await flood(300), 300, true);
+      if (warm.timedOut || !(await gateway.drain())) throw new TimeoutError(`batch ${batchMax} warm-up`);
+      say(`batch ${batchMax}: whole path, ${fmtInt(options.n)} messages…`);
+      const run = await measure.around(`whole-batch${batchMax}`, gateway, (d: PathDigest) => d.replied, async () => {
+        const d = await digestPath(await flood(options.n), options.n, true);
+        if (!d.timedOut && !(await gateway.drain())) d.timedOut = true;
+        return d;
+      });
+      report.batches!.push({ batch: batchMax, applied: gateway.batchApplied, rate: run.value.repliedPerSecond, p50: run.value.reply?.p50, p99: run.value.reply?.p99, cost: run.cost });
+      noteProfiles(`whole path, batch ${batchMax}`, run.profiles);
+      say(`batch ${batchMax}: ${fmtRate(run.value.repliedPerSecond, ' msgs/s')} replied`);
+      if (run.value.timedOut) throw new TimeoutError(`whole path with batch ${batchMax}`);
+    }
 
     const check = new pg.Client({ connectionString: postgres.url });
     await check.connect();
@@ -443,12 +596,10 @@ async function main(): Promise<number> {
     } finally {
       await check.end();
     }
-    const expected = 300 + options.n * 2 + pacedN;
     report.expectedReports = expected;
     report.replies = sim.replies().filter((r) => r.complete).length;
     report.repliedNumbers = firstSubmit.size;
-    const failed = await Promise.all(runtime.queues.all().map((q) => q.getJobCounts('failed')));
-    report.deadLetters = failed.reduce((sum, c) => sum + (c.failed ?? 0), 0);
+    report.deadLetters = await deadLetters(meter.redis, gateway.runtime.queues.all());
     if (report.rowsInPostgres !== expected || firstSubmit.size !== expected) {
       console.error(`mismatch: ${expected} messages sent, ${String(report.rowsInPostgres)} reports in PostgreSQL, ${firstSubmit.size} numbers replied to`);
       exitCode = 1;
@@ -472,7 +623,8 @@ function print(report: BenchReport, options: Options): void {
   out.push('');
   out.push(`bench:smpp — ${String(report.cores)} cores (${String(report.cpuModel)}), Node ${process.version}, load average at start ${(report.loadavg as number[]).map((l) => l.toFixed(2)).join(' ')}`);
   if (redis) out.push(`Redis appendonly ${redis.appendonly}, appendfsync ${redis.appendfsync}; PostgreSQL durable defaults; data on ${String(report.filesystem)}`);
-  out.push(`whole path: intake and verify workers ${options.oneProcess ? 'in the adapter\'s process' : 'in a second process'}, notify beside the adapter`);
+  const childStages = WORKER_NAMES.filter((st) => st !== 'notify' && st !== 'deadline').join(', ');
+  out.push(`whole path: ${options.oneProcess ? 'every worker stage in the adapter\'s process' : `${childStages} in a second process (lapor worker), notify beside the adapter`}; SMSC bind tps=${report.gatewayTps ?? '?'}`);
   out.push(`N = ${fmtInt(options.n)} per flood, mix single ${MIX.single} : multipart ${MIX.multipart} : ucs2 ${MIX.ucs2}, window ${options.window}; paced ${fmtInt(options.rate)}/s × ${options.durationS} s`);
   out.push('');
   const lat = (s: Summary | undefined) => [fmtMs(s?.p50), fmtMs(s?.p99), fmtMs(s?.max)];
@@ -496,7 +648,7 @@ function print(report: BenchReport, options: Options): void {
   if (report.raw && i) out.push(`ratio intake / raw smpp = ${(i.ackPerSecond / report.raw.messagesPerSecond).toFixed(3)}${report.rawBull ? `; intake / (raw + BullMQ add) = ${(i.ackPerSecond / report.rawBull.messagesPerSecond).toFixed(3)}` : ''}`);
   if (report.raw && w) out.push(`ratio whole path / raw smpp = ${(w.repliedPerSecond / report.raw.messagesPerSecond).toFixed(3)}`);
   if (p) {
-    const kept = p.sent === p.planned && p.sentPerSecond >= 0.97 * options.rate && p.repliedPerSecond >= 0.97 * options.rate * (p.planned / Math.max(1, p.planned));
+    const kept = pacedKept(p, options.rate);
     const p99 = p.reply?.p99 ?? Infinity;
     out.push(`paced: offered ${fmtRate(p.sentPerSecond)} (${fmtInt(p.sent)}/${fmtInt(p.planned)} sent), replied ${fmtRate(p.repliedPerSecond)} → rate ${kept ? 'kept' : 'NOT kept'}`);
     const verdict = options.rate !== 1000 ? 'not judged: the goal is at 1,000/s' : p99 < 250 && kept ? 'met' : 'NOT met';
@@ -516,6 +668,8 @@ function print(report: BenchReport, options: Options): void {
     out.push('Kannel (not run; --vs-kannel runs it; /work/shared/anchors/performance.md §4b, same simulator, W=10): intake ~1,390 msgs/s, full path ~1,390 msgs/s, p99 at 1,000/s ~99 ms');
     if (i) out.push(`vs Kannel anchor: intake ${(i.ackPerSecond / 1390).toFixed(2)}× (goal ≥ 3×)${w ? `, whole path ${(w.repliedPerSecond / 1390).toFixed(2)}× (goal ≥ 1.5×)` : ''} — anchor figures, not measured in this run`);
   }
+  printCosts(out, report);
+  if (options.vsKannel) printTargets(out, report, options);
   if (report.rowsInPostgres !== undefined) out.push(`check: ${fmtInt(report.rowsInPostgres as number)} reports in PostgreSQL of ${fmtInt(report.expectedReports as number)} sent; ${fmtInt(report.repliedNumbers as number)} numbers replied to (${fmtInt(report.replies as number)} complete replies); ${String(report.deadLetters)} dead letters`);
   out.push('latency "deliver_sm → reply" = the flood builds the message\'s first deliver_sm (window wait included) → the simulator receives the first submit_sm to that number');
   out.push(`elapsed ${(report.elapsedS as number | undefined)?.toFixed(1) ?? '?'} s`);
@@ -524,6 +678,75 @@ function print(report: BenchReport, options: Options): void {
     const slim = JSON.parse(JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))) as unknown;
     console.log(`BENCH_JSON ${JSON.stringify(slim)}`);
   }
+}
+
+/** The paced run offered the rate it was asked for, and the replies kept up with it. */
+function pacedKept(p: PathDigest, rate: number): boolean {
+  return p.sent === p.planned && p.sentPerSecond >= 0.97 * rate && p.repliedPerSecond >= 0.97 * rate;
+}
+
+const CPU_LABELS = {
+  gateway: 'bench process (adapter, notify, simulator)',
+  worker: 'worker process',
+  redis: 'redis-server',
+  postgres: 'postgres, all processes',
+};
+
+function printCosts(out: string[], report: BenchReport): void {
+  if (report.costs?.length) {
+    out.push('');
+    out.push('Cost per message (costs.ts: counted, not estimated; n/a says why); the whole-path window ends when the queues are idle again');
+    out.push(costTable(report.costs, CPU_LABELS));
+    out.push(...costDetails(report.costs));
+  }
+  if (report.batches?.length) {
+    out.push('');
+    out.push('Whole path per LAPOR_QUEUE_BATCH_MAX (each on a fresh gateway and worker process, after 300 untimed messages)');
+    out.push(batchTable(report.batches, 'replies/s', 'deliver_sm → reply', fmtMs));
+    if (report.batches.some((b) => !b.applied)) out.push('(not applied: this build does not know LAPOR_QUEUE_BATCH_MAX, and refuses unknown LAPOR_ settings; the row is the default pipeline)');
+  }
+  for (const { title, file } of report.profiles ?? []) {
+    out.push('');
+    try {
+      out.push(topTable(title, file));
+    } catch (err) {
+      out.push(`${title}: ${file}: ${(err as Error).message}`);
+    }
+  }
+}
+
+/** The issue's targets, measured side by side with Kannel in this run. */
+function printTargets(out: string[], report: BenchReport, options: Options): void {
+  const k = report.kannel;
+  const { intake: i, whole: w, paced: p } = report;
+  if (!k) return;
+  const ratio = (ours: number, theirs: number) => ours / theirs;
+  const rows: TargetRow[] = [];
+  if (i) {
+    const r = ratio(i.ackPerSecond, k.whole.ackPerSecond);
+    rows.push({ target: 'SMS intake acks/s vs Kannel', measured: `${r.toFixed(2)}× (${fmtRate(i.ackPerSecond)} vs ${fmtRate(k.whole.ackPerSecond)})`, goal: '≥ 3×', met: r >= 3 });
+  }
+  if (w) {
+    const r = ratio(w.repliedPerSecond, k.whole.repliedPerSecond);
+    rows.push({ target: 'SMS whole path replies/s vs Kannel', measured: `${r.toFixed(2)}× (${fmtRate(w.repliedPerSecond)} vs ${fmtRate(k.whole.repliedPerSecond)})`, goal: '≥ 1.5×', met: r >= 1.5 });
+  }
+  if (p) {
+    const kept = pacedKept(p, options.rate);
+    const [p99, kp99] = [p.reply?.p99 ?? Infinity, k.paced.reply?.p99 ?? Number.NaN];
+    const [p50, kp50] = [p.reply?.p50 ?? Infinity, k.paced.reply?.p50 ?? Number.NaN];
+    rows.push({
+      target: `SMS paced ${fmtInt(options.rate)}/s: rate kept; reply p99 vs Kannel's; p50 vs half Kannel's`,
+      measured: `${kept ? 'kept' : 'NOT kept'} (${fmtRate(p.repliedPerSecond)}); p99 ${fmtMs(p99)} vs ${fmtMs(kp99)}; p50 ${fmtMs(p50)} vs ${fmtMs(kp50 / 2)}`,
+      goal: 'kept, p99 ≤ Kannel, p50 ≤ ½ Kannel',
+      met: options.rate !== 1000 ? 'the goal is at --rate 1000' : kept && p99 <= kp99 && p50 <= kp50 / 2,
+    });
+  }
+  out.push('');
+  out.push('Targets (issue #15), Kannel measured in this run on the same box and simulator. Both sides run with the SMSC');
+  out.push(`submit throttle off: the gateway's bind URL carries tps=${report.gatewayTps ?? '?'} (adapters/sms/config.ts defaults to 50 per bind), Kannel's`);
+  out.push('config sets no throughput (none by default). We keep Redis appendfsync always and PostgreSQL synchronous_commit on;');
+  out.push("Kannel's file store does not fsync (gw/bb_store_file.c: fflush only).");
+  out.push(targetsTable(rows));
 }
 
 const code = await main();
