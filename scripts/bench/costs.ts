@@ -45,6 +45,7 @@ import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Teardown } from './harness.ts';
+import type { Profiler } from './profile.ts';
 import { aptInstall, descendantsOf, findExecutable, fmtInt, processCpuSeconds, runCommand, table, type CpuOf } from './lib.ts';
 
 /** The role the benchmark's own PostgreSQL connections use; pg_stat_statements leaves it out. */
@@ -76,7 +77,14 @@ interface FsyncCount {
 }
 
 export interface CostSnapshot {
-  atMs: number;
+  /**
+   * Time and CPU are read first and last: a window runs from the end of one snapshot to the start
+   * of the next, so the snapshots' own work (INFO, perf, pg_waldump, /proc) is not in it.
+   */
+  startMs: number;
+  endMs: number;
+  cpuAtStart: CpuReading;
+  cpuAtEnd: CpuReading;
   commandstats: Map<string, number>;
   /** The benchmark's own commands, by name, sent before this snapshot's INFO. */
   own: Map<string, number>;
@@ -85,8 +93,9 @@ export interface CostSnapshot {
   walLsn: string;
   /** pg_stat_statements calls by userid:queryid, with the statement's text. */
   statements: Map<string, { calls: number; query: string }> | { na: string };
-  cpu: Record<string, { pid: number; seconds: number } | undefined>;
 }
+
+type CpuReading = Record<string, { pid: number; seconds: number } | undefined>;
 
 export interface PhaseCost {
   messages: number;
@@ -109,6 +118,8 @@ export class CostMeter {
     /** The system call that makes the WAL durable (wal_sync_method), or why WAL syncs cannot be counted. */
     private readonly walSyncCall: 'fdatasync' | 'fsync' | { na: string },
     private readonly options: CostMeterOptions,
+    /** The backend serving this meter's own queries: its CPU is not the gateway's. */
+    private readonly backendPid: number,
   ) {}
 
   static async open(options: CostMeterOptions): Promise<CostMeter> {
@@ -132,23 +143,30 @@ export class CostMeter {
     options.teardown.defer('cost meter: perf', async () => {
       for (const c of [redisFsync, pgFsync]) if (c instanceof FsyncCounter) await c.close();
     });
-    return new CostMeter(redis, own, db, await findWaldump(db, options.postgres.pid), redisFsync, pgFsync, await walSyncCall(db), options);
+    const backendPid = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    return new CostMeter(redis, own, db, await findWaldump(db, options.postgres.pid), redisFsync, pgFsync, await walSyncCall(db), options, backendPid);
   }
 
   async snapshot(): Promise<CostSnapshot> {
-    const atMs = performance.now();
+    const startMs = performance.now();
+    const cpuAtStart = this.readCpu();
     const own = new Map(this.own);
     const commandstats = parseCommandstats(await this.redis.info('commandstats'));
     const [redisFsync, pgFsync] = await Promise.all([readFsyncs(this.redisFsync), readFsyncs(this.pgFsync)]);
     const walLsn = (await this.db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
     const statements = await this.readStatements();
-    const cpu: CostSnapshot['cpu'] = {};
+    const cpuAtEnd = this.readCpu();
+    return { startMs, endMs: performance.now(), cpuAtStart, cpuAtEnd, commandstats, own, redisFsync, pgFsync, walLsn, statements };
+  }
+
+  private readCpu(): CpuReading {
+    const cpu: CpuReading = {};
     for (const [name, source] of Object.entries(this.options.cpu)) {
       const s = source();
-      const seconds = s ? processCpuSeconds(s.pid, s) : undefined;
+      const seconds = s ? processCpuSeconds(s.pid, { ...s, exceptProcesses: [...(s.exceptProcesses ?? []), this.backendPid] }) : undefined;
       cpu[name] = s && seconds !== undefined ? { pid: s.pid, seconds } : undefined;
     }
-    return { atMs, commandstats, own, redisFsync, pgFsync, walLsn, statements, cpu };
+    return cpu;
   }
 
   async diff(before: CostSnapshot, after: CostSnapshot, messages: number): Promise<PhaseCost> {
@@ -163,12 +181,12 @@ export class CostMeter {
     const walCall = this.walSyncCall;
     const cpu: PhaseCost['cpu'] = {};
     for (const name of Object.keys(this.options.cpu)) {
-      const [b, a] = [before.cpu[name], after.cpu[name]];
+      const [b, a] = [before.cpuAtEnd[name], after.cpuAtStart[name]];
       cpu[name] = !b && !a ? null : !b || !a ? na(`${name}: not running at both ends of the window`) : b.pid !== a.pid ? na(`${name}: another process at each end`) : a.seconds - b.seconds;
     }
     return {
       messages,
-      wallMs: after.atMs - before.atMs,
+      wallMs: after.startMs - before.endMs,
       redis: { commands, scripts, top: topOf(calls, 6), fsyncs: fsyncDelta(before.redisFsync, after.redisFsync, (c) => c.fsync + c.fdatasync) },
       pg: {
         ...statementDelta(before.statements, after.statements),
@@ -205,6 +223,27 @@ export class CostMeter {
     const count = (type: string) => Number(new RegExp(`^Transaction/${type}\\s+(\\d+)`, 'm').exec(output)?.[1] ?? 0);
     return { commits: count('COMMIT'), aborts: count('ABORT') };
   }
+}
+
+/**
+ * A measured window: the cost per message of `work` and, with a profiler, the CPU profiles of the
+ * gateway and of the worker process over it. The profiles include the two snapshots (a few ms).
+ */
+export async function measureCost<T>(
+  meter: CostMeter,
+  profiler: Profiler | undefined,
+  phase: string,
+  worker: { pid: number } | undefined,
+  messages: (value: T) => number,
+  work: () => Promise<T>,
+): Promise<{ value: T; cost: PhaseCost; profiles?: { gateway: string; worker?: string } }> {
+  await profiler?.start(worker);
+  const before = await meter.snapshot();
+  const value = await work();
+  const after = await meter.snapshot();
+  const profiles = await profiler?.stop(phase, worker);
+  const cost = await meter.diff(before, after, messages(value));
+  return { value, cost, ...(profiles ? { profiles } : {}) };
 }
 
 // ── Redis: commandstats, and the benchmark's own commands ─────────────────────────────────────
@@ -454,10 +493,10 @@ export function totalCpuUs(cost: PhaseCost): Measured {
 }
 
 /** One column per phase, one row per figure, everything divided by the phase's messages. */
-export function costTable(phases: readonly { label: string; cost: PhaseCost }[], cpuLabels: CpuLabels): string {
+export function costTable(phases: readonly { label: string; cost: PhaseCost }[], cpuLabels: CpuLabels, unit = 'message'): string {
   const col = (f: (c: PhaseCost) => string) => phases.map((p) => f(p.cost));
   const rows: string[][] = [
-    ['messages handled', ...col((c) => fmtInt(c.messages))],
+    [`${unit}s handled`, ...col((c) => fmtInt(c.messages))],
     ['window (s), drain included', ...col((c) => (c.wallMs / 1000).toFixed(2))],
     ['Redis commands (incl. inside Lua)', ...col((c) => perMessage(c.redis.commands, c.messages))],
     ['  of which EVALSHA/EVAL (scripts)', ...col((c) => perMessage(c.redis.scripts, c.messages))],
@@ -469,7 +508,7 @@ export function costTable(phases: readonly { label: string; cost: PhaseCost }[],
     ...Object.entries(cpuLabels).map(([group, label]) => [`CPU µs ${label}`, ...col((c) => cpuUsPerMessage(c, group))]),
     ['CPU µs, all of the above', ...col((c) => { const t = totalCpuUs(c); return isNa(t) ? 'n/a' : fmtInt(Math.round(t)); })],
   ];
-  return table(['per message', ...phases.map((p) => p.label)], rows);
+  return table([`per ${unit}`, ...phases.map((p) => p.label)], rows);
 }
 
 /** What the table cannot show: the top commands and statements, and why a figure is n/a. */
