@@ -3,6 +3,7 @@
  * BullMQ add+process measured on the same Redis in the same run.
  *
  *   npm run bench:ingest -- [--n 5000] [--rate 1000] [--duration 5] [--pg-fast] [--json]
+ *                          [--one-process] [--batch 1,8,32,64] [--profile DIR] [--soak N]
  *
  * What it does, in order (everything on 127.0.0.1, every loop bounded by a count and the hard
  * timeout):
@@ -12,7 +13,9 @@
  *   2. baseline: a BullMQ Queue adds N ~330-byte jobs with 50 in flight while a Worker (concurrency
  *      50, trivial processor) consumes them; timed from the first add to the last completion, after
  *      --warmup untimed jobs (the gateway gets the same number of untimed reports first);
- *   3. builds the real gateway in this process (openRuntime, every worker stage, buildApp + listen);
+ *   3. builds the real gateway: the HTTP API in this process (openRuntime, buildApp + listen) and
+ *      the worker stages in a `lapor worker …` child process, as a deployment runs them, so the
+ *      API's 201s are timed while the workers drain elsewhere (--one-process: all in this process);
  *   4. a load client in a worker thread (its own event loop, so it does not steal the gateway's)
  *      posts reports over keep-alive HTTP: (a) saturation, N with 50 in flight; (b) paced, a fixed
  *      rate for a duration. A report is "persisted" when its row is in `reports`: the client polls
@@ -20,12 +23,17 @@
  *      yet, so each poll returns only the few rows committed out of order), and takes the detection
  *      time in Node. Paced latencies are measured from each request's scheduled send time, so a
  *      client that falls behind shows up in the latency instead of hiding it;
- *   5. prints a table (and with --json one `BENCH_JSON {…}` line), stops everything and deletes the
- *      directory, also on error, Ctrl-C or the hard timeout (then it exits non-zero).
+ *   5. with --batch: per value, a fresh gateway and worker process with LAPOR_QUEUE_BATCH_MAX set,
+ *      a warm-up and the saturation run again; with --soak N: N reports at 80 % of the saturation
+ *      rate on a fresh gateway, sampling the processes' memory;
+ *   6. prints a table, the cost per report of the saturation runs (costs.ts), the issue's targets
+ *      (and with --json one `BENCH_JSON {…}` line), stops everything and deletes the directory,
+ *      also on error, Ctrl-C or the hard timeout (then it exits non-zero).
  *
  * LAPOR_* variables in the environment (e.g. LAPOR_QUEUE_INTAKE_CONCURRENCY) are passed to the
  * gateway, except the ones the benchmark sets itself.
  */
+import { readlinkSync } from 'node:fs';
 import http from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -34,14 +42,22 @@ import { Worker as Thread, isMainThread, parentPort, workerData } from 'node:wor
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import type { Logger } from 'pino';
 import { loadConfig } from '../../config/load.ts';
 import { TrackingIdCodec } from '../../src/core/tracking-id.ts';
 import { buildApp } from '../../src/http/app.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
-import { WORKER_NAMES, startWorkers, type WorkerName } from '../../workers/run.ts';
+import { WORKER_NAMES, startWorkers, type RunningWorkers, type WorkerName } from '../../workers/run.ts';
 import { DEADLINES_QUEUE } from '../../src/queue/names.ts';
-import { beginBench, benchEnv, describePostgres, describeRedis, numberOption, startBenchServices, TimeoutError, UsageError } from './harness.ts';
-import { CpuMeter, threadSyscalls, fmtInt, fmtMs, fmtRate, sleep, summarize, table, until, type Summary } from './lib.ts';
+import { batchTable, costDetails, costTable, CostMeter, measureCost, type BatchRow, type PhaseCost } from './costs.ts';
+import {
+  batchListOption, batchSetting, beginBench, benchEnv, deadLetters, describePostgres, describeRedis, numberOption, queueDepths, queuesIdle,
+  startBenchServices, startWorkerProcess, TimeoutError, UsageError, type Teardown, type WorkerProcess,
+} from './harness.ts';
+import {
+  CpuMeter, threadSyscalls, fmtBytes, fmtInt, fmtMs, fmtRate, rssBytes, sleep, summarize, table, targetsTable, until, type Summary, type TargetRow,
+} from './lib.ts';
+import { Profiler, topTable } from './profile.ts';
 
 // ── options ──────────────────────────────────────────────────────────────────────────────────
 
@@ -58,6 +74,13 @@ interface Options {
   gate: boolean;
   stages: WorkerName[];
   warmup: number;
+  /** Workers in the HTTP server's process (the old shape); default: a `lapor worker` child process. */
+  oneProcess: boolean;
+  /** LAPOR_QUEUE_BATCH_MAX values to repeat the saturation run with. */
+  batch: number[];
+  profileDir: string | undefined;
+  /** Reports to push through in the soak; undefined: no soak. */
+  soak: number | undefined;
 }
 
 const USAGE = `usage: npm run bench:ingest -- [options]
@@ -71,10 +94,19 @@ const USAGE = `usage: npm run bench:ingest -- [options]
   --pg-fast         PostgreSQL with fsync=off, synchronous_commit=off (default: PostgreSQL's durable defaults)
   --json            also print one machine-readable line: BENCH_JSON {...}
   --warmup W        untimed jobs / reports before the raw and the gateway measurements (JIT, connections) (300)
-  --stages LIST     worker stages to run, comma-separated (intake,verify,notify): leaving verify and notify
+  --stages LIST     worker stages to run, comma-separated (${WORKER_NAMES.join(',')}): leaving stages
                     out shows what they cost the intake path (a diagnostic; the default runs all)
   --gate            before each measured phase, wait (≤ 30 s, within --timeout) until the host is idle
-                    (< 0.25 busy cores over 1 s): on a shared box other work otherwise skews the figures`;
+                    (< 0.25 busy cores over 1 s): on a shared box other work otherwise skews the figures
+  --workers-process run the worker stages in a \`lapor worker …\` child process (the default)
+  --one-process     run them in the HTTP server's process instead (the shape before: they share its event loop)
+  --batch LIST      repeat the saturation run once per LAPOR_QUEUE_BATCH_MAX value (e.g. 1,8,32,64), each
+                    with a fresh gateway and worker process, and print one row per value: rate,
+                    p50/p99, Redis commands, PostgreSQL statements, commits, fsyncs, CPU per report
+  --profile DIR     write V8 CPU profiles (.cpuprofile) of the gateway and of the worker process around
+                    each saturation run into DIR, and print their top 15 functions by self time
+  --soak N          at the end, push N reports through the whole path at 80 % of the saturation rate,
+                    sampling the memory (RSS) of the gateway and worker processes; stops at --timeout`;
 
 function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
@@ -92,6 +124,11 @@ function parseOptions(argv: string[]): Options {
       gate: { type: 'boolean', default: false },
       stages: { type: 'string' },
       warmup: { type: 'string' },
+      'workers-process': { type: 'boolean', default: false },
+      'one-process': { type: 'boolean', default: false },
+      batch: { type: 'string' },
+      profile: { type: 'string' },
+      soak: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -101,6 +138,7 @@ function parseOptions(argv: string[]): Options {
     process.exit(0);
   }
   const num = numberOption;
+  if (values['one-process'] && values['workers-process']) throw new UsageError('--one-process and --workers-process exclude each other');
   return {
     n: num('n', values.n, 5_000, 1, 1_000_000),
     rate: num('rate', values.rate, 1_000, 1, 100_000, false),
@@ -108,12 +146,16 @@ function parseOptions(argv: string[]): Options {
     inFlight: num('in-flight', values['in-flight'], 50, 1, 1_000),
     pacedMaxInFlight: num('paced-max-in-flight', values['paced-max-in-flight'], 500, 1, 10_000),
     pollMs: num('poll-ms', values['poll-ms'], 5, 1, 1_000),
-    timeoutS: num('timeout', values.timeout, 120, 5, 3_600, false),
+    timeoutS: num('timeout', values.timeout, 120, 5, 86_400, false),
     pgFast: values['pg-fast'],
     json: values.json,
     gate: values.gate,
     stages: parseStages(values.stages),
     warmup: num('warmup', values.warmup, 300, 0, 100_000),
+    oneProcess: values['one-process'],
+    batch: batchListOption(values.batch),
+    profileDir: values.profile,
+    soak: values.soak === undefined ? undefined : num('soak', values.soak, 0, 1, 100_000_000),
   };
 }
 
@@ -132,17 +174,24 @@ function parseStages(raw: string | undefined): WorkerName[] {
 
 interface ClientInit {
   role: 'bench-client';
-  url: string;
+  /** As the benchmark's own role (costs.ts BENCH_ROLE), so its polling is not counted as the gateway's statements. */
   databaseUrl: string;
+  /** Requests sent so far, over all runs (read by the soak to know its progress). */
+  progress: SharedArrayBuffer;
   trackingKey: string;
   pollMs: number;
   maxSockets: number;
 }
 
-type RunSpec = { mode: 'saturation'; n: number; inFlight: number } | { mode: 'paced'; rate: number; durationS: number; maxInFlight: number };
+type RunSpec =
+  | { mode: 'saturation'; n: number; inFlight: number }
+  /** record false (the soak): no per-request latencies kept, so the client's memory stays flat over millions. */
+  | { mode: 'paced'; rate: number; durationS: number; maxInFlight: number; record?: boolean; stopSendingAt?: number };
 
-type ToClient = { kind: 'run'; spec: RunSpec; deadline: number } | { kind: 'stop' };
-type FromClient = { kind: 'ready' } | { kind: 'result'; result: RunResult } | { kind: 'stopped' } | { kind: 'fatal'; message: string };
+/** `url`: the gateway of this run (each --batch value has its own). */
+type ToClient = { kind: 'run'; spec: RunSpec; url: string; deadline: number } | { kind: 'stop' };
+/** The thread's id and its polling connection's backend pid, so their CPU is not counted as the gateway's. */
+type FromClient = { kind: 'ready'; tid: number; pollerBackendPid: number } | { kind: 'result'; result: RunResult } | { kind: 'stopped' } | { kind: 'fatal'; message: string };
 
 interface RunResult {
   mode: RunSpec['mode'];
@@ -173,11 +222,13 @@ interface RunResult {
 async function clientThread(init: ClientInit): Promise<void> {
   const port = parentPort!;
   const send = (m: FromClient) => port.postMessage(m);
-  const target = new URL(init.url);
+  let target = new URL('http://127.0.0.1/');
+  const progress = new Int32Array(init.progress);
   const agent = new http.Agent({ keepAlive: true, maxSockets: init.maxSockets, maxFreeSockets: init.maxSockets });
   const codec = new TrackingIdCodec(Buffer.from(init.trackingKey, 'base64'));
   const db = new pg.Client({ connectionString: init.databaseUrl, application_name: 'bench-poller' });
   await db.connect();
+  const pollerBackendPid = (await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
 
   // ─ persistence detection, shared by the runs (tracking IDs never repeat) ─
   const seenSeqs = new Set<number>();
@@ -230,6 +281,12 @@ async function clientThread(init: ClientInit): Promise<void> {
           seenEarly.set(row.tracking_id, seenAt);
         }
       }
+      // Rows below the low watermark are never returned again: forget them, or a soak of millions
+      // would grow this thread's memory (part of the gateway process's RSS).
+      if (seenSeqs.size > 10_000) {
+        const low = lowWatermark();
+        for (const seq of seenSeqs) if (seq < low) seenSeqs.delete(seq);
+      }
       await sleep(init.pollMs);
     }
   })();
@@ -278,7 +335,9 @@ async function clientThread(init: ClientInit): Promise<void> {
 
   // ─ one run ─
   let nextIndex = 0; // request numbers go on across runs, so the texts differ
-  async function run(spec: RunSpec, deadline: number): Promise<RunResult> {
+  async function run(spec: RunSpec, url: string, deadline: number): Promise<RunResult> {
+    target = new URL(url);
+    const record = spec.mode === 'saturation' || spec.record !== false;
     const httpMs: number[] = [];
     const persistMs: number[] = [];
     const lags: number[] = [];
@@ -289,7 +348,7 @@ async function clientThread(init: ClientInit): Promise<void> {
     const persistedAt = (scheduled: number, seenAt: number) => {
       persisted++;
       if (seenAt > lastPersisted) lastPersisted = seenAt;
-      persistMs.push(seenAt - scheduled);
+      if (record) persistMs.push(seenAt - scheduled);
     };
     onPersisted = persistedAt;
 
@@ -297,8 +356,9 @@ async function clientThread(init: ClientInit): Promise<void> {
       const i = nextIndex++;
       const sentAt = performance.now();
       sent++;
+      Atomics.add(progress, 0, 1);
       lastSent = sentAt;
-      if (spec.mode === 'paced') lags.push(sentAt - scheduled);
+      if (spec.mode === 'paced' && record) lags.push(sentAt - scheduled);
       const res = await post(i);
       const at = performance.now();
       responses++;
@@ -309,7 +369,7 @@ async function clientThread(init: ClientInit): Promise<void> {
         return;
       }
       created++;
-      httpMs.push(at - scheduled);
+      if (record) httpMs.push(at - scheduled);
       const early = seenEarly.get(res.trackingId);
       if (early !== undefined) {
         seenEarly.delete(res.trackingId);
@@ -340,7 +400,8 @@ async function clientThread(init: ClientInit): Promise<void> {
       const interval = 1000 / spec.rate;
       let open = 0;
       let i = 0;
-      while (i < planned && Date.now() < deadline && !stopping) {
+      const stopAt = Math.min(deadline, spec.stopSendingAt ?? deadline);
+      while (i < planned && Date.now() < stopAt && !stopping) {
         const now = performance.now();
         while (i < planned && start + i * interval <= now) {
           if (open >= spec.maxInFlight) {
@@ -380,7 +441,7 @@ async function clientThread(init: ClientInit): Promise<void> {
 
   port.on('message', (message: ToClient) => {
     if (message.kind === 'run') {
-      run(message.spec, message.deadline)
+      run(message.spec, message.url, message.deadline)
         .then((result) => send({ kind: 'result', result }))
         .catch((err: unknown) => send({ kind: 'fatal', message: (err as Error).stack ?? String(err) }));
     } else {
@@ -396,7 +457,9 @@ async function clientThread(init: ClientInit): Promise<void> {
         });
     }
   });
-  send({ kind: 'ready' });
+  // This thread's own id (/proc/thread-self → <pid>/task/<tid>), for the CPU accounting.
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  send({ kind: 'ready', tid, pollerBackendPid });
 }
 
 /** The client thread, started through tsx (Node 20 does not apply `--import` hooks to worker threads). */
@@ -439,14 +502,15 @@ class Client {
     });
   }
 
-  async ready(): Promise<void> {
+  async ready(): Promise<{ tid: number; pollerBackendPid: number }> {
     const m = await this.next(30_000);
     if (m.kind !== 'ready') throw new Error(`client thread: expected ready, got ${m.kind}`);
+    return { tid: m.tid, pollerBackendPid: m.pollerBackendPid };
   }
 
-  async run(spec: RunSpec, deadline: number): Promise<RunResult> {
+  async run(spec: RunSpec, url: string, deadline: number): Promise<RunResult> {
     const answer = this.next(Math.max(0, deadline - Date.now()) + 10_000);
-    this.thread.postMessage({ kind: 'run', spec, deadline } satisfies ToClient);
+    this.thread.postMessage({ kind: 'run', spec, url, deadline } satisfies ToClient);
     const m = await answer;
     if (m.kind !== 'result') throw new Error(`client thread: expected a result, got ${m.kind}`);
     return m.result;
@@ -555,6 +619,215 @@ async function rawBullmq(redisUrl: string, n: number, warmup: number, inFlight: 
   }
 }
 
+// ── the gateway ─────────────────────────────────────────────────────────────────────────────────
+
+/** What every gateway of a run shares. */
+interface GatewayContext {
+  options: Options;
+  log: Logger;
+  teardown: Teardown;
+  deadline: number;
+  /** LAPOR_ settings of every gateway (and its worker process) before the batch setting. */
+  env: Record<string, string>;
+  /** The cost meter's Redis connection: drain checks on it are not counted as the gateway's commands. */
+  probe: Redis;
+}
+
+/**
+ * The HTTP API here, the worker stages in a `lapor worker` child process (or here with
+ * --one-process). One per run, and one more per --batch value and for the soak:
+ * LAPOR_QUEUE_BATCH_MAX is read at start-up, so each value needs a fresh gateway and worker process.
+ */
+class HttpGateway {
+  worker: WorkerProcess | undefined;
+  private workers: RunningWorkers | undefined;
+  /** Queues with a consumer (the deadline sweep's is left out: its next run always waits). */
+  private consumed: Queue[] = [];
+  private app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  url = '';
+  private closing: Promise<void> | undefined;
+
+  private constructor(
+    private readonly ctx: GatewayContext,
+    readonly runtime: Runtime,
+    readonly batchApplied: boolean,
+  ) {}
+
+  static async open(ctx: GatewayContext, batchMax?: number): Promise<HttpGateway> {
+    const { options, teardown, deadline } = ctx;
+    const batch = batchSetting(batchMax);
+    const env = { ...ctx.env, ...batch.env };
+    const runtime = await openRuntime(loadConfig(env), ctx.log);
+    const gateway = new HttpGateway(ctx, runtime, batch.applied);
+    teardown.defer('gateway', () => gateway.close());
+    let consumed: string[];
+    if (options.oneProcess) {
+      gateway.workers = await startWorkers(runtime, options.stages, runtime.connectWorker);
+      consumed = gateway.workers.workers.map((w) => w.name);
+    } else {
+      gateway.worker = await startWorkerProcess({
+        stages: options.stages, env, queues: runtime.queues.all(), teardown, deadline,
+        ...(options.profileDir ? { profileDir: options.profileDir } : {}),
+      });
+      consumed = gateway.worker.queues.map((q) => q.name);
+    }
+    gateway.consumed = runtime.queues.all().filter((q) => consumed.includes(q.name) && q.name !== DEADLINES_QUEUE);
+    gateway.app = await buildApp(runtime);
+    gateway.url = await gateway.app.listen({ host: '127.0.0.1', port: 0 });
+    return gateway;
+  }
+
+  describe(): Report['gateway'] {
+    const queue = this.runtime.config.queue as Record<string, unknown>;
+    const concurrency = Object.entries(queue)
+      .filter(([k]) => k.endsWith('Concurrency'))
+      .map(([k, v]) => `${k.replace(/Concurrency$/, '')} c=${String(v)}`)
+      .join(', ');
+    const workers = this.worker
+      ? `workers ${this.worker.stages.join(', ')} in a child process (lapor worker, pid ${this.worker.pid})`
+      : `workers ${this.workers?.workers.map((w) => w.name).join(', ') ?? '—'} in this process (--one-process)`;
+    return { url: this.url, concurrency, workers };
+  }
+
+  consumedQueues(): readonly Queue[] {
+    return this.consumed;
+  }
+
+  /** Downstream jobs outlive the measured "persisted" moment: each run waits for them. */
+  async drain(): Promise<{ ok: boolean; ms: number }> {
+    const start = performance.now();
+    const ok = await until(() => queuesIdle(this.ctx.probe, this.consumed), this.ctx.deadline, 20);
+    return { ok, ms: performance.now() - start };
+  }
+
+  /** Stops HTTP, the workers (or the worker process), then the runtime; safe to call twice. */
+  close(): Promise<void> {
+    return (this.closing ??= (async () => {
+      await this.app?.close();
+      await this.workers?.close();
+      await this.worker?.close();
+      await this.runtime.close();
+    })());
+  }
+}
+
+function noteProfiles(report: Partial<Report>, phase: string, p: { gateway: string; worker?: string } | undefined): void {
+  if (!p) return;
+  report.profiles ??= [];
+  report.profiles.push({ title: `gateway process (HTTP API${p.worker ? '' : ' and workers'}), ${phase}`, file: p.gateway });
+  if (p.worker) report.profiles.push({ title: `worker process, ${phase}`, file: p.worker });
+}
+
+async function countReports(url: string): Promise<number> {
+  const check = new pg.Client({ connectionString: url });
+  await check.connect();
+  try {
+    const { rows } = await check.query<{ n: string }>('SELECT count(*)::text AS n FROM reports');
+    return Number(rows[0]!.n);
+  } finally {
+    await check.end();
+  }
+}
+
+// ── the soak ────────────────────────────────────────────────────────────────────────────────────
+
+interface RssTrack {
+  /** After the first 10 % of the soak, so the heap growing to its working size is not counted as growth. */
+  start?: number;
+  end?: number;
+  max: number;
+}
+
+interface SoakResult {
+  planned: number;
+  sent: number;
+  created: number;
+  persisted: number;
+  errors: Record<string, number>;
+  rate: number;
+  offeredPerSecond: number;
+  persistedPerSecond: number;
+  rowsAdded: number;
+  deadLetters: number;
+  gateway: RssTrack;
+  worker?: RssTrack;
+  samples: number;
+  stoppedAtTimeout: boolean;
+  drained: boolean;
+  elapsedS: number;
+}
+
+/**
+ * N reports at a rate the machine keeps (80 % of the saturation rate measured before), memory
+ * sampled every 2 s. It stops sending 20 s before --timeout and waits up to 10 s for the
+ * backlog, so what was reached is printed and the services stop cleanly.
+ */
+async function soak(args: {
+  options: Options;
+  gateway: HttpGateway;
+  client: Client;
+  progress: SharedArrayBuffer;
+  probe: Redis;
+  deadline: number;
+  say: (line: string) => void;
+  rate: number;
+}): Promise<SoakResult> {
+  const { options, gateway, client, deadline, say } = args;
+  const n = options.soak!;
+  const rate = Math.max(1, args.rate);
+  const stopSendingAt = deadline - 20_000;
+  const progress = new Int32Array(args.progress);
+  const sentBefore = Atomics.load(progress, 0);
+  const rowsBefore = await countReports(gateway.runtime.config.databaseUrl!);
+  const workerPid = gateway.worker?.pid;
+  const gw: RssTrack = { max: 0 };
+  const wk: RssTrack | undefined = workerPid ? { max: 0 } : undefined;
+  let samples = 0;
+  const sample = (final: boolean) => {
+    const sent = Atomics.load(progress, 0) - sentBefore;
+    for (const [track, pid] of [[gw, process.pid], [wk, workerPid]] as const) {
+      const rss = track && pid ? rssBytes(pid) : undefined;
+      if (!track || rss === undefined) continue;
+      track.max = Math.max(track.max, rss);
+      if (track.start === undefined && sent >= 0.1 * n) track.start = rss;
+      if (final) track.end = rss;
+    }
+    samples++;
+  };
+  say(`soak: ${fmtInt(n)} reports at ${fmtRate(rate)} (80 % of saturation), ~${fmtInt(Math.round(n / rate))} s…`);
+  const every = setInterval(() => {
+    sample(false);
+    if (samples % 30 === 0) say(`soak: ${fmtInt(Atomics.load(progress, 0) - sentBefore)} of ${fmtInt(n)} sent; gateway RSS ${fmtBytes(rssBytes(process.pid))}${workerPid ? `, worker ${fmtBytes(rssBytes(workerPid))}` : ''}`);
+  }, 2_000);
+  const started = performance.now();
+  let run: RunResult;
+  try {
+    run = await client.run({ mode: 'paced', rate, durationS: n / rate, maxInFlight: options.pacedMaxInFlight, record: false, stopSendingAt }, gateway.url, deadline - 10_000);
+  } finally {
+    clearInterval(every);
+  }
+  const drain = await until(() => queuesIdle(args.probe, gateway.consumedQueues()), deadline - 8_000, 50);
+  sample(true);
+  return {
+    planned: n,
+    sent: run.sent,
+    created: run.created,
+    persisted: run.persisted,
+    errors: run.errors,
+    rate,
+    offeredPerSecond: run.lastSentMs > 0 ? (run.sent - 1) / (run.lastSentMs / 1000) : Number.NaN,
+    persistedPerSecond: run.lastPersistedMs > 0 ? run.persisted / (run.lastPersistedMs / 1000) : Number.NaN,
+    rowsAdded: (await countReports(gateway.runtime.config.databaseUrl!)) - rowsBefore,
+    deadLetters: await deadLetters(args.probe, gateway.runtime.queues.all()),
+    gateway: gw,
+    ...(wk ? { worker: wk } : {}),
+    samples,
+    stoppedAtTimeout: run.sent < n,
+    drained: drain,
+    elapsedS: (performance.now() - started) / 1000,
+  };
+}
+
 // ── main ─────────────────────────────────────────────────────────────────────────────────────
 
 type Snapshot = ReturnType<CpuMeter['snapshot']>;
@@ -581,8 +854,11 @@ interface GaugeSummary {
   inboundWaitingMax: number;
 }
 
-/** Samples the gateway's PostgreSQL pool every 10 ms and the inbound backlog every 100 ms. */
-function sampleGateway(runtime: Runtime): () => Promise<GaugeSummary> {
+/**
+ * Samples the gateway's PostgreSQL pool every 10 ms and the inbound backlog every 100 ms (LLEN on
+ * the cost meter's connection, `probe`, so the sampling is not counted as the gateway's commands).
+ */
+function sampleGateway(runtime: Runtime, probe: Redis): () => Promise<GaugeSummary> {
   let samples = 0, waitingSum = 0, waitingMax = 0, inUseSum = 0, inboundMax = 0;
   let stopped = false;
   const pool = runtime.db;
@@ -594,7 +870,8 @@ function sampleGateway(runtime: Runtime): () => Promise<GaugeSummary> {
   }, 10);
   const slow = (async () => {
     while (!stopped) {
-      const waiting = await runtime.queues.inbound.getWaitingCount().catch(() => 0);
+      const depth = await queueDepths(probe, [runtime.queues.inbound]).catch(() => undefined);
+      const waiting = depth?.get(runtime.queues.inbound.name)?.waiting ?? 0;
       inboundMax = Math.max(inboundMax, waiting);
       await sleep(100);
     }
@@ -629,8 +906,8 @@ async function quietHost(maxCores: number, maxWaitMs: number, deadline: number):
   }
 }
 
-async function measured<T>(meter: CpuMeter, work: () => Promise<T>, runtime?: Runtime): Promise<{ value: T; phase: Phase }> {
-  const stopGauges = runtime ? sampleGateway(runtime) : undefined;
+async function measured<T>(meter: CpuMeter, work: () => Promise<T>, runtime?: Runtime, probe?: Redis): Promise<{ value: T; phase: Phase }> {
+  const stopGauges = runtime && probe ? sampleGateway(runtime, probe) : undefined;
   const before: Snapshot = meter.snapshot();
   const hostBefore = CpuMeter.hostBusySeconds();
   const ioBefore = threadSyscalls(process.pid, process.pid);
@@ -663,7 +940,7 @@ async function main(): Promise<number> {
   let exitCode = 0;
   try {
     // 1. services
-    const services = await startBenchServices(teardown, log, { name: 'ingest', pgFast: options.pgFast });
+    const services = await startBenchServices(teardown, log, { name: 'ingest', pgFast: options.pgFast, measureCosts: true });
     const { dir, redis, postgres } = services;
     report.dataDir = dir;
     report.filesystem = services.filesystem;
@@ -673,12 +950,29 @@ async function main(): Promise<number> {
     say(`redis ${report.redis.version} on ${redis.url}: appendonly ${report.redis.appendonly}, appendfsync ${report.redis.appendfsync}`);
     say(`postgres ${report.postgres.version} on port ${postgres.port}: fsync ${report.postgres.fsync}, synchronous_commit ${report.postgres.synchronousCommit}`);
 
+    let gateway: HttpGateway | undefined;
     const meter = new CpuMeter({
       gatewayThread: CpuMeter.mainThreadOfSelf(),
       otherThreads: CpuMeter.otherThreadsOfSelf(),
+      workerProcess: () => CpuMeter.procStat(gateway?.worker?.pid)(),
       redis: CpuMeter.procStat(redis.child.pid),
       postgres: CpuMeter.procStat(postgres.child.pid, true),
     });
+    // The load client runs in a thread of this process and polls PostgreSQL: neither is the gateway.
+    const cpu: { clientTid?: number; pollerBackendPid?: number } = {};
+    const costMeter = await CostMeter.open({
+      redis: { url: redis.url, pid: redis.pid },
+      postgres: { url: services.benchUrl!, pid: postgres.pid },
+      cpu: {
+        gateway: () => ({ pid: process.pid, exceptThreads: cpu.clientTid === undefined ? [] : [cpu.clientTid] }),
+        worker: () => (gateway?.worker ? { pid: gateway.worker.pid } : undefined),
+        redis: () => ({ pid: redis.pid, children: true }),
+        postgres: () => ({ pid: postgres.pid, children: true, exceptProcesses: cpu.pollerBackendPid === undefined ? [] : [cpu.pollerBackendPid] }),
+      },
+      teardown,
+      say,
+    });
+    const profiler = options.profileDir ? new Profiler(options.profileDir) : undefined;
 
     // 2. baseline
     say(`raw BullMQ: ${fmtInt(options.n)} jobs, ${options.inFlight} adds in flight, worker concurrency 50…`);
@@ -705,97 +999,109 @@ async function main(): Promise<number> {
     const benchDefaults = { LAPOR_HTTP_MAX_CONNECTIONS_PER_IP: '0', LAPOR_HTTP_MAX_CONNECTIONS: '100000' };
     const passed = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('LAPOR_') && !(k in ownVars) && v !== undefined)) as Record<string, string>;
     if (Object.keys(passed).length) say(`passing to the gateway: ${Object.entries(passed).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-    const config = loadConfig({ ...benchDefaults, ...passed, ...ownVars });
-    const runtime = await openRuntime(config, log);
-    teardown.defer('runtime', () => runtime.close());
-    const workers = await startWorkers(runtime, options.stages, runtime.connectWorker);
-    teardown.defer('workers', () => workers.close());
-    const app = await buildApp(runtime);
-    const url = await app.listen({ host: '127.0.0.1', port: 0 });
-    teardown.defer('http', () => app.close());
-    report.gateway = {
-      url,
-      intakeConcurrency: config.queue.intakeConcurrency,
-      verifyConcurrency: 0,
-      notifyConcurrency: config.queue.notifyConcurrency,
-      workers: workers.workers.map((w) => w.name),
-    };
-    say(`gateway on ${url}: workers ${report.gateway.workers.join(', ')} (intake c=${config.queue.intakeConcurrency}, notify c=${config.queue.notifyConcurrency})`);
 
-    // Downstream jobs (verify, notify) outlive the measured "persisted" moment: each run waits for
-    // them, so the next one starts on an idle pipeline.
-    const drained = async () => {
-      const consumed = new Set(workers.workers.map((w) => w.name));
-      // The deadline sweep's next run always waits as a delayed job: never "drained", and no backlog.
-      const queues = runtime.queues.all().filter((q) => consumed.has(q.name) && q.name !== DEADLINES_QUEUE);
-      const counts = await Promise.all(queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children')));
-      return counts.every((c) => Object.values(c).every((v) => v === 0));
-    };
-    const drain = async () => {
-      const start = performance.now();
-      const ok = await until(drained, deadline, 20);
-      return { ok, ms: performance.now() - start };
-    };
-
+    const ctx: GatewayContext = { options, log, teardown, deadline, env: { ...benchDefaults, ...passed, ...ownVars }, probe: costMeter.redis };
+    gateway = await HttpGateway.open(ctx);
+    // The client polls `reports`: it starts once the first gateway has run the migrations.
+    const progress = new SharedArrayBuffer(4);
     const client = new Client({
       role: 'bench-client',
-      url,
-      databaseUrl: postgres.url,
+      databaseUrl: services.benchUrl!,
       trackingKey: ownVars.LAPOR_TRACKING_KEY,
       pollMs: options.pollMs,
       maxSockets: Math.max(options.inFlight, options.pacedMaxInFlight),
+      progress,
     });
     teardown.defer('client thread', () => client.stop());
-    await client.ready();
+    const { tid: clientTid, pollerBackendPid } = await client.ready();
 
-    let warmedUp = 0;
-    if (options.warmup > 0) {
-      say(`warm-up: ${fmtInt(options.warmup)} reports, untimed…`);
-      const warm = await client.run({ mode: 'saturation', n: options.warmup, inFlight: options.inFlight }, deadline);
-      warmedUp = warm.created;
-      if (warm.timedOut || !(await drain()).ok) throw new TimeoutError('warm-up');
-    }
+    cpu.clientTid = clientTid;
+    cpu.pollerBackendPid = pollerBackendPid;
+    report.gateway = gateway.describe();
+    say(`gateway on ${gateway.url}: ${report.gateway.workers} (${report.gateway.concurrency})`);
 
-    // 4a. saturation
-    await gate('saturation');
-    say(`saturation: ${fmtInt(options.n)} reports, ${options.inFlight} in flight…`);
-    const sat = await measured(meter, () => client.run({ mode: 'saturation', n: options.n, inFlight: options.inFlight }, deadline), runtime);
-    report.saturation = digest(sat.value, sat.phase);
-    const satDrain = await drain();
-    if (satDrain.ok) report.saturation.drainAfterMs = satDrain.ms;
-    say(`saturation: ${fmtRate(report.saturation.persistedPerSecond, ' reports/s')} persisted; downstream drained ${fmtMs(satDrain.ms)} later`);
-    if (sat.value.timedOut || !satDrain.ok) throw new TimeoutError('saturation run');
+    let created = 0;
+    const warmUp = async (n: number) => {
+      if (n <= 0) return;
+      say(`warm-up: ${fmtInt(n)} reports, untimed…`);
+      const warm = await client.run({ mode: 'saturation', n, inFlight: options.inFlight }, gateway!.url, deadline);
+      created += warm.created;
+      if (warm.timedOut || !(await gateway!.drain()).ok) throw new TimeoutError('warm-up');
+    };
+    await warmUp(options.warmup);
+
+    // 4a. saturation, its cost per report: the window runs until downstream jobs are done too.
+    const saturation = async (phase: string) => {
+      await gate(phase);
+      say(`${phase}: ${fmtInt(options.n)} reports, ${options.inFlight} in flight…`);
+      const gw = gateway!;
+      const m = await measureCost(costMeter, profiler, phase, gw.worker, (v) => v.run.value.created, async () => {
+        const run = await measured(meter, () => client.run({ mode: 'saturation', n: options.n, inFlight: options.inFlight }, gw.url, deadline), gw.runtime, costMeter.redis);
+        return { run, drain: await gw.drain() };
+      });
+      const { run, drain } = m.value;
+      created += run.value.created;
+      const result = digest(run.value, run.phase);
+      if (drain.ok) result.drainAfterMs = drain.ms;
+      noteProfiles(report, phase, m.profiles);
+      say(`${phase}: ${fmtRate(result.persistedPerSecond, ' reports/s')} persisted; downstream drained ${fmtMs(drain.ms)} later`);
+      if (run.value.timedOut || !drain.ok) throw new TimeoutError(`${phase} run`);
+      return { result, cost: m.cost, errors: run.value.errors };
+    };
+    const sat = await saturation('saturation');
+    report.saturation = sat.result;
+    report.costs = [{ label: 'saturation', cost: sat.cost }];
+    const errors: Record<string, number> = {};
+    const addErrors = (e: Record<string, number>) => { for (const [k, v] of Object.entries(e)) errors[k] = (errors[k] ?? 0) + v; };
+    addErrors(sat.errors);
 
     // 4b. paced
     await gate('paced');
     say(`paced: ${fmtInt(options.rate)}/s for ${options.durationS} s…`);
+    const gw = gateway;
     const paced = await measured(meter, () =>
-      client.run({ mode: 'paced', rate: options.rate, durationS: options.durationS, maxInFlight: options.pacedMaxInFlight }, deadline),
-      runtime,
+      client.run({ mode: 'paced', rate: options.rate, durationS: options.durationS, maxInFlight: options.pacedMaxInFlight }, gw.url, deadline),
+      gw.runtime, costMeter.redis,
     );
+    created += paced.value.created;
+    addErrors(paced.value.errors);
     report.paced = digest(paced.value, paced.phase);
-    const pacedDrain = await drain();
+    const pacedDrain = await gw.drain();
     if (pacedDrain.ok) report.paced.drainAfterMs = pacedDrain.ms;
     if (paced.value.timedOut || !pacedDrain.ok) throw new TimeoutError('paced run');
 
-    // Cross-check: every created report is a row, and nothing went to the dead letters.
-    const check = new pg.Client({ connectionString: postgres.url });
-    await check.connect();
-    try {
-      const { rows } = await check.query<{ n: string }>('SELECT count(*)::text AS n FROM reports');
-      report.rowsInPostgres = Number(rows[0]!.n);
-    } finally {
-      await check.end();
+    // 5. saturation once per --batch value, each on a gateway (and worker process) of its own
+    report.batches = [];
+    for (const batchMax of options.batch) {
+      await gateway.close();
+      gateway = await HttpGateway.open(ctx, batchMax);
+      say(`batch ${batchMax}${gateway.batchApplied ? '' : ' (not applied: this build has no LAPOR_QUEUE_BATCH_MAX)'}:`);
+      await warmUp(Math.min(options.warmup, 300));
+      const b = await saturation(`saturation-batch${batchMax}`);
+      addErrors(b.errors);
+      report.batches.push({ batch: batchMax, applied: gateway.batchApplied, rate: b.result.persistedPerSecond, p50: b.result.persist?.p50, p99: b.result.persist?.p99, cost: b.cost });
     }
-    const failed = await Promise.all(runtime.queues.all().map((q) => q.getJobCounts('failed')));
-    report.deadLetters = failed.reduce((sum, c) => sum + (c.failed ?? 0), 0);
-    const created = warmedUp + sat.value.created + paced.value.created;
+
+    // 6. the soak, on a fresh gateway at 80 % of the saturation rate measured above
+    if (options.soak !== undefined) {
+      if (options.batch.length) {
+        await gateway.close();
+        gateway = await HttpGateway.open(ctx);
+      }
+      await warmUp(Math.min(options.warmup, 300));
+      report.soak = await soak({ options, gateway, client, progress, probe: costMeter.redis, deadline, say, rate: 0.8 * sat.result.persistedPerSecond });
+      created += report.soak.created;
+      addErrors(report.soak.errors);
+      if (report.soak.stoppedAtTimeout) exitCode = 1;
+    }
+
+    // Cross-check: every created report is a row, and nothing went to the dead letters.
+    report.rowsInPostgres = await countReports(postgres.url);
+    report.deadLetters = await deadLetters(costMeter.redis, gateway.runtime.queues.all());
     if (report.rowsInPostgres !== created) {
       console.error(`mismatch: ${created} reports created over HTTP, ${report.rowsInPostgres} rows in PostgreSQL`);
       exitCode = 1;
     }
-    const errors = { ...sat.value.errors };
-    for (const [k, v] of Object.entries(paced.value.errors)) errors[k] = (errors[k] ?? 0) + v;
     if (Object.keys(errors).length) exitCode = 1;
   } catch (err) {
     exitCode = 1;
@@ -845,9 +1151,15 @@ interface Report {
   redis: { version: string; appendonly: string; appendfsync: string };
   postgres: { version: string; fsync: string; synchronousCommit: string };
   raw: RawResult & { jobsPerSecond: number; phase: Phase };
-  gateway: { url: string; intakeConcurrency: number; verifyConcurrency: number; notifyConcurrency: number; workers: string[] };
+  /** concurrency: the stages' settings as this build has them; workers: where they run. */
+  gateway: { url: string; concurrency: string; workers: string };
   saturation: RunDigest;
   paced: RunDigest;
+  /** Cost per report of the saturation run (costs.ts). */
+  costs: { label: string; cost: PhaseCost }[];
+  batches: BatchRow[];
+  profiles: { title: string; file: string }[];
+  soak: SoakResult;
   rowsInPostgres: number;
   deadLetters: number;
   elapsedS: number;
@@ -884,7 +1196,7 @@ function print(report: Partial<Report>, options: Options): void {
   if (report.redis) out.push(`Redis ${report.redis.version}: appendonly ${report.redis.appendonly}, appendfsync ${report.redis.appendfsync}; data on ${report.filesystem} (${report.dataDir})`);
   if (report.postgres) out.push(`PostgreSQL ${report.postgres.version}: fsync ${report.postgres.fsync}, synchronous_commit ${report.postgres.synchronousCommit}${options.pgFast ? ' (--pg-fast)' : ''}`);
   out.push(`N = ${fmtInt(options.n)} (after ${fmtInt(options.warmup)} untimed), ${options.inFlight} in flight; paced ${fmtInt(options.rate)}/s × ${options.durationS} s; rows polled every ${options.pollMs} ms`);
-  if (report.gateway) out.push(`gateway: workers ${report.gateway.workers.join(', ')}; intake c=${report.gateway.intakeConcurrency}, verify c=${report.gateway.verifyConcurrency}, notify c=${report.gateway.notifyConcurrency} per channel, all in this process; load client in a worker thread`);
+  if (report.gateway) out.push(`gateway: HTTP API in this process, ${report.gateway.workers}; ${report.gateway.concurrency} (notify per channel); load client in a worker thread of this process`);
   out.push('');
 
   const rows: string[][] = [];
@@ -923,14 +1235,15 @@ function print(report: Partial<Report>, options: Options): void {
   for (const [name, run] of [['saturation', sat], ['paced', paced]] as const) {
     if (!run) continue;
     const errs = Object.entries(run.errors).map(([k, v]) => `${k}×${v}`).join(' ');
-    out.push(`${name}: ${run.pollQueries} polls, ${run.pollRowsPerQuery.toFixed(1)} rows each; downstream (verify, notify) ${run.drainAfterMs === undefined ? 'not drained' : `drained ${fmtMs(run.drainAfterMs)} after`}${errs ? `; errors ${errs}` : ''}${run.timedOut ? '; TIMED OUT' : ''}`);
+    out.push(`${name}: ${run.pollQueries} polls, ${run.pollRowsPerQuery.toFixed(1)} rows each; downstream jobs ${run.drainAfterMs === undefined ? 'not drained' : `drained ${fmtMs(run.drainAfterMs)} after`}${errs ? `; errors ${errs}` : ''}${run.timedOut ? '; TIMED OUT' : ''}`);
   }
   const cpuLine = (name: string, phase: Phase | undefined) => {
     if (!phase) return;
     const c = phase.cores;
     const f = (v: number | undefined) => (v ?? 0).toFixed(2);
     out.push(
-      `cpu ${name.padEnd(10)} gateway thread ${f(c.gatewayThread)} (event loop busy ${(phase.elu * 100).toFixed(0)} %), other node threads ${f(c.otherThreads)}, redis ${f(c.redis)}, postgres ${f(c.postgres)}; ` +
+      `cpu ${name.padEnd(10)} gateway thread ${f(c.gatewayThread)} (event loop busy ${(phase.elu * 100).toFixed(0)} %), other node threads ${f(c.otherThreads)}, ` +
+        `${c.workerProcess ? `worker process ${f(c.workerProcess)}, ` : ''}redis ${f(c.redis)}, postgres ${f(c.postgres)}; ` +
         `foreign ${phase.foreign === undefined ? '?' : f(phase.foreign)}${(phase.foreign ?? 0) > 0.15 ? ' (shared box busy: figures skewed)' : ''} — cores over ${(phase.wallMs / 1000).toFixed(1)} s`,
     );
   };
@@ -953,6 +1266,9 @@ function print(report: Partial<Report>, options: Options): void {
   cpuLine('raw', report.raw?.phase);
   cpuLine('saturation', sat?.phase);
   cpuLine('paced', paced?.phase);
+  printCosts(out, report);
+  printSoak(out, report.soak);
+  printTargets(out, report, options);
   if (report.rowsInPostgres !== undefined) out.push(`check: ${fmtInt(report.rowsInPostgres)} rows in reports, ${report.deadLetters} dead letters`);
   out.push(`"until persisted" = scheduled send → poll saw the row (resolution ${options.pollMs} ms + one query); paced latencies count from each request's scheduled time`);
   console.log(out.join('\n'));
@@ -960,6 +1276,80 @@ function print(report: Partial<Report>, options: Options): void {
     const slim = JSON.parse(JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))) as unknown;
     console.log(`BENCH_JSON ${JSON.stringify(slim)}`);
   }
+}
+
+const CPU_LABELS = {
+  gateway: 'gateway process (HTTP API; not the load client thread)',
+  worker: 'worker process',
+  redis: 'redis-server',
+  postgres: 'postgres, all processes (not the poller\'s backend)',
+};
+
+function printCosts(out: string[], report: Partial<Report>): void {
+  if (report.costs?.length) {
+    out.push('');
+    out.push('Cost per report (costs.ts: counted, not estimated; n/a says why); the window ends when the downstream jobs are done too');
+    out.push(costTable(report.costs, CPU_LABELS, 'report'));
+    out.push(...costDetails(report.costs));
+  }
+  if (report.batches?.length) {
+    out.push('');
+    out.push('Saturation per LAPOR_QUEUE_BATCH_MAX (each on a fresh gateway and worker process, after a warm-up)');
+    out.push(batchTable(report.batches, 'persisted/s', 'until persisted', fmtMs));
+    if (report.batches.some((b) => !b.applied)) out.push('(not applied: this build does not know LAPOR_QUEUE_BATCH_MAX, and refuses unknown LAPOR_ settings; the row is the default pipeline)');
+  }
+  for (const { title, file } of report.profiles ?? []) {
+    out.push('');
+    try {
+      out.push(topTable(title, file));
+    } catch (err) {
+      out.push(`${title}: ${file}: ${(err as Error).message}`);
+    }
+  }
+}
+
+const growth = (t: RssTrack | undefined) => (t?.start && t.end !== undefined ? (100 * (t.end - t.start)) / t.start : Number.NaN);
+
+function printSoak(out: string[], soak: SoakResult | undefined): void {
+  if (!soak) return;
+  const rss = (name: string, t: RssTrack | undefined) =>
+    t ? `${name} RSS ${fmtBytes(t.start)} → ${fmtBytes(t.end)} (${Number.isFinite(growth(t)) ? `${growth(t) >= 0 ? '+' : ''}${growth(t).toFixed(1)} %` : '—'}, max ${fmtBytes(t.max)})` : '';
+  out.push('');
+  out.push(`soak: ${fmtInt(soak.sent)} of ${fmtInt(soak.planned)} reports sent at ${fmtRate(soak.rate)} asked (80 % of saturation), offered ${fmtRate(soak.offeredPerSecond)}, persisted ${fmtRate(soak.persistedPerSecond)}; ${soak.elapsedS.toFixed(0)} s${soak.stoppedAtTimeout ? ' — STOPPED at --timeout' : ''}`);
+  out.push(`soak: ${fmtInt(soak.created)} created (201), ${fmtInt(soak.persisted)} seen persisted, ${fmtInt(soak.rowsAdded)} rows added; ${soak.deadLetters} dead letters (failed jobs in the queues); backlog ${soak.drained ? 'drained' : 'NOT drained'}${Object.keys(soak.errors).length ? `; errors ${Object.entries(soak.errors).map(([k, v]) => `${k}×${v}`).join(' ')}` : ''}`);
+  out.push(`soak: ${[rss('gateway process', soak.gateway), rss('worker process', soak.worker)].filter(Boolean).join('; ')} — start = after the first 10 % of the soak, end = after the drain; ${soak.samples} samples, one every 2 s`);
+  out.push('soak: the gateway process also holds the load client thread (its per-request state is not kept in the soak)');
+}
+
+/** The issue's targets, measured in this run. */
+function printTargets(out: string[], report: Partial<Report>, options: Options): void {
+  const { raw, saturation: sat, paced, soak } = report;
+  const rows: TargetRow[] = [];
+  if (raw && sat) {
+    const r = sat.persistedPerSecond / raw.jobsPerSecond;
+    rows.push({ target: 'HTTP persisted/s vs raw BullMQ add+process', measured: `${r.toFixed(2)}× (${fmtRate(sat.persistedPerSecond)} vs ${fmtRate(raw.jobsPerSecond)})`, goal: '≥ 0.5×', met: r >= 0.5 });
+  }
+  if (paced) {
+    const keptSend = paced.sent === paced.planned && paced.capHits === 0 && (paced.sendLag?.p99 ?? Infinity) <= 5;
+    const p99 = paced.http?.p99 ?? Infinity;
+    rows.push({
+      target: `HTTP p99 → 201 at ${fmtInt(options.rate)}/s, workers draining`,
+      measured: `${fmtMs(p99)}${keptSend ? '' : ' (offered rate not kept)'}${options.oneProcess ? ' (workers in the HTTP process)' : ''}`,
+      goal: '< 50 ms',
+      met: options.rate !== 1000 ? 'the goal is at --rate 1000' : options.oneProcess ? 'the goal is with workers in their own process' : keptSend && p99 < 50,
+    });
+  }
+  if (soak) {
+    const growths = [growth(soak.gateway), ...(soak.worker ? [growth(soak.worker)] : [])];
+    const measured = `RSS ${growths.map((g) => (Number.isFinite(g) ? `${g >= 0 ? '+' : ''}${g.toFixed(1)} %` : '—')).join(' / ')} (gateway${soak.worker ? ' / worker' : ''}), ${soak.deadLetters} dead letters${soak.stoppedAtTimeout ? `, stopped at --timeout after ${fmtInt(soak.sent)} of ${fmtInt(soak.planned)}` : ''}`;
+    const met = growths.every((g) => Number.isFinite(g) && g < 10) && soak.deadLetters === 0;
+    rows.push({ target: 'soak RSS growth, dead letters', measured, goal: '< 10 %, 0', met: growths.some((g) => !Number.isFinite(g)) ? 'no RSS sample after 10 % of the soak' : met });
+  }
+  if (!rows.length) return;
+  out.push('');
+  out.push('Targets (issue #15), both sides measured in this run on the same box: raw BullMQ on the same Redis with');
+  out.push('appendfsync always; ours also commits each report to PostgreSQL with synchronous_commit on.');
+  out.push(targetsTable(rows));
 }
 
 // ── entry ────────────────────────────────────────────────────────────────────────────────────

@@ -39,7 +39,7 @@ import { DEADLINES_QUEUE } from '../../src/queue/names.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
 import { WORKER_NAMES, startWorkers, type RunningWorkers } from '../../workers/run.ts';
 import { SmscSimulator, type FloodResult, type SubmitRecord } from '../smsc/simulator.ts';
-import { batchTable, costDetails, costTable, CostMeter, type BatchRow, type CostSnapshot, type PhaseCost } from './costs.ts';
+import { batchTable, costDetails, costTable, CostMeter, measureCost, type BatchRow, type PhaseCost } from './costs.ts';
 import { ensureKannel, startKannel } from './kannel.ts';
 import {
   batchListOption, batchSetting, beginBench, benchEnv, deadLetters, describeRedis, numberOption, queueDepths, queuesIdle, startBenchServices,
@@ -56,7 +56,7 @@ interface Options {
   timeoutS: number;
   json: boolean;
   vsKannel: boolean;
-  /** Intake and verify workers in the same process as the SMS adapter, as `lapor start` runs them. */
+  /** Every worker stage in the same process as the SMS adapter, as `lapor start` runs them. */
   oneProcess: boolean;
   /** Print the queues' depths every second during the whole-path run. */
   trace: boolean;
@@ -402,25 +402,6 @@ class SmsGateway {
   }
 }
 
-/** A measured window: its cost per message and, with --profile, the CPU profiles of it. */
-class Measure {
-  constructor(
-    private readonly meter: CostMeter,
-    private readonly profiler: Profiler | undefined,
-  ) {}
-
-  async around<T>(phase: string, gateway: SmsGateway, messages: (value: T) => number, work: () => Promise<T>): Promise<{ value: T; cost: PhaseCost; profiles?: { gateway: string; worker?: string } }> {
-    const worker = gateway.worker ? { pid: gateway.worker.pid } : undefined;
-    await this.profiler?.start(worker);
-    const before: CostSnapshot = await this.meter.snapshot();
-    const value = await work();
-    const after = await this.meter.snapshot();
-    const profiles = await this.profiler?.stop(phase, worker);
-    const cost = await this.meter.diff(before, after, messages(value));
-    return { value, cost, ...(profiles ? { profiles } : {}) };
-  }
-}
-
 type BenchReport = Record<string, unknown> & {
   raw?: RawDigest;
   rawBull?: RawDigest;
@@ -513,7 +494,10 @@ async function main(): Promise<number> {
       say,
     });
     const profiler = options.profileDir ? new Profiler(options.profileDir) : undefined;
-    const measure = new Measure(meter, profiler);
+    const measure = {
+      around: <T>(phase: string, gw: SmsGateway, messages: (value: T) => number, work: () => Promise<T>) =>
+        measureCost(meter, profiler, phase, gw.worker ? { pid: gw.worker.pid } : undefined, messages, work),
+    };
     const noteProfiles = (label: string, p?: { gateway: string; worker?: string }) => {
       if (!p) return;
       report.profiles!.push({ title: `gateway process (adapter, notify, simulator), ${label}`, file: p.gateway });
