@@ -46,7 +46,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Teardown } from './harness.ts';
 import type { Profiler } from './profile.ts';
-import { aptInstall, descendantsOf, findExecutable, fmtInt, processCpuSeconds, runCommand, table, type CpuOf } from './lib.ts';
+import { aptInstall, cpuTickSeconds, descendantsOf, findExecutable, fmtInt, processCpuSeconds, runCommand, table, type CpuOf } from './lib.ts';
 
 /** The role the benchmark's own PostgreSQL connections use; pg_stat_statements leaves it out. */
 export const BENCH_ROLE = 'lapor_bench';
@@ -497,7 +497,7 @@ export function costTable(phases: readonly { label: string; cost: PhaseCost }[],
   const col = (f: (c: PhaseCost) => string) => phases.map((p) => f(p.cost));
   const rows: string[][] = [
     [`${unit}s handled`, ...col((c) => fmtInt(c.messages))],
-    ['window (s), drain included', ...col((c) => (c.wallMs / 1000).toFixed(2))],
+    ['window (s)', ...col((c) => (c.wallMs / 1000).toFixed(2))],
     ['Redis commands (incl. inside Lua)', ...col((c) => perMessage(c.redis.commands, c.messages))],
     ['  of which EVALSHA/EVAL (scripts)', ...col((c) => perMessage(c.redis.scripts, c.messages))],
     ['Redis fsyncs', ...col((c) => perMessage(c.redis.fsyncs, c.messages, 3))],
@@ -526,6 +526,8 @@ export function costDetails(phases: readonly { label: string; cost: PhaseCost }[
     for (const m of [cost.redis.fsyncs, cost.pg.statements, cost.pg.commits, cost.pg.walSyncs, ...Object.values(cost.cpu)]) if (m !== null && isNa(m)) reasons.add(m.na);
   }
   for (const r of reasons) out.push(`n/a: ${r}`);
+  const fewest = Math.min(...phases.map((p) => p.cost.messages));
+  if (fewest > 0) out.push(`CPU is read in clock ticks of ${fmtInt(cpuTickSeconds() * 1e3)} ms per process: ±${fmtInt(Math.ceil((cpuTickSeconds() * 1e6) / fewest))} µs per message and process at ${fmtInt(fewest)} messages`);
   return out;
 }
 

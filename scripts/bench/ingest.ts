@@ -732,7 +732,7 @@ async function countReports(url: string): Promise<number> {
 // ── the soak ────────────────────────────────────────────────────────────────────────────────────
 
 interface RssTrack {
-  /** After the first 10 % of the soak, so the heap growing to its working size is not counted as growth. */
+  /** After the first 10 % of the soak (of what fits before --timeout), so the heap growing to its working size is not counted as growth. */
   start?: number;
   end?: number;
   max: number;
@@ -783,13 +783,15 @@ async function soak(args: {
   const gw: RssTrack = { max: 0 };
   const wk: RssTrack | undefined = workerPid ? { max: 0 } : undefined;
   let samples = 0;
+  // Memory is first taken once 10 % of the soak has gone: of N, or of what fits before --timeout.
+  const expected = Math.min(n, (rate * (stopSendingAt - Date.now())) / 1000);
   const sample = (final: boolean) => {
     const sent = Atomics.load(progress, 0) - sentBefore;
     for (const [track, pid] of [[gw, process.pid], [wk, workerPid]] as const) {
       const rss = track && pid ? rssBytes(pid) : undefined;
       if (!track || rss === undefined) continue;
       track.max = Math.max(track.max, rss);
-      if (track.start === undefined && sent >= 0.1 * n) track.start = rss;
+      if (track.start === undefined && sent >= 0.1 * expected) track.start = rss;
       if (final) track.end = rss;
     }
     samples++;
@@ -1317,7 +1319,7 @@ function printSoak(out: string[], soak: SoakResult | undefined): void {
   out.push('');
   out.push(`soak: ${fmtInt(soak.sent)} of ${fmtInt(soak.planned)} reports sent at ${fmtRate(soak.rate)} asked (80 % of saturation), offered ${fmtRate(soak.offeredPerSecond)}, persisted ${fmtRate(soak.persistedPerSecond)}; ${soak.elapsedS.toFixed(0)} s${soak.stoppedAtTimeout ? ' — STOPPED at --timeout' : ''}`);
   out.push(`soak: ${fmtInt(soak.created)} created (201), ${fmtInt(soak.persisted)} seen persisted, ${fmtInt(soak.rowsAdded)} rows added; ${soak.deadLetters} dead letters (failed jobs in the queues); backlog ${soak.drained ? 'drained' : 'NOT drained'}${Object.keys(soak.errors).length ? `; errors ${Object.entries(soak.errors).map(([k, v]) => `${k}×${v}`).join(' ')}` : ''}`);
-  out.push(`soak: ${[rss('gateway process', soak.gateway), rss('worker process', soak.worker)].filter(Boolean).join('; ')} — start = after the first 10 % of the soak, end = after the drain; ${soak.samples} samples, one every 2 s`);
+  out.push(`soak: ${[rss('gateway process', soak.gateway), rss('worker process', soak.worker)].filter(Boolean).join('; ')} — start = the first sample after 10 % of the soak, end = after the drain; ${soak.samples} samples, one every 2 s`);
   out.push('soak: the gateway process also holds the load client thread (its per-request state is not kept in the soak)');
 }
 

@@ -86,6 +86,11 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
+/** The resolution of the CPU figures read from /proc: one clock tick (10 ms on most Linux systems). */
+export function cpuTickSeconds(): number {
+  return 1 / ticksPerSecond();
+}
+
 /** utime + stime of a process or thread, in seconds; undefined when /proc has no such entry. */
 function cpuSecondsOf(statPath: string): number | undefined {
   try {
