@@ -685,7 +685,7 @@ class HttpGateway {
       .join(', ');
     const workers = this.worker
       ? `workers ${this.worker.stages.join(', ')} in a child process (lapor worker, pid ${this.worker.pid})`
-      : `workers ${this.workers?.workers.map((w) => w.name).join(', ') ?? '—'} in this process (--one-process)`;
+      : `workers for ${this.workers?.workers.map((w) => w.name).join(', ') ?? '—'} in this process (--one-process)`;
     return { url: this.url, concurrency, workers };
   }
 
@@ -1268,7 +1268,7 @@ function print(report: Partial<Report>, options: Options): void {
   cpuLine('raw', report.raw?.phase);
   cpuLine('saturation', sat?.phase);
   cpuLine('paced', paced?.phase);
-  printCosts(out, report);
+  printCosts(out, report, options);
   printSoak(out, report.soak);
   printTargets(out, report, options);
   if (report.rowsInPostgres !== undefined) out.push(`check: ${fmtInt(report.rowsInPostgres)} rows in reports, ${report.deadLetters} dead letters`);
@@ -1280,18 +1280,17 @@ function print(report: Partial<Report>, options: Options): void {
   }
 }
 
-const CPU_LABELS = {
-  gateway: 'gateway process (HTTP API; not the load client thread)',
-  worker: 'worker process',
-  redis: 'redis-server',
-  postgres: 'postgres, all processes (not the poller\'s backend)',
-};
-
-function printCosts(out: string[], report: Partial<Report>): void {
+function printCosts(out: string[], report: Partial<Report>, options: Options): void {
+  const cpuLabels = {
+    gateway: `gateway process (HTTP API${options.oneProcess ? ' and workers' : ''}; not the load client thread)`,
+    worker: 'worker process',
+    redis: 'redis-server',
+    postgres: 'postgres, all processes (not the poller\'s backend)',
+  };
   if (report.costs?.length) {
     out.push('');
     out.push('Cost per report (costs.ts: counted, not estimated; n/a says why); the window ends when the downstream jobs are done too');
-    out.push(costTable(report.costs, CPU_LABELS, 'report'));
+    out.push(costTable(report.costs, cpuLabels, 'report'));
     out.push(...costDetails(report.costs));
   }
   if (report.batches?.length) {

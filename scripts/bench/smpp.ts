@@ -480,13 +480,13 @@ async function main(): Promise<number> {
       LAPOR_SMPP_RECONNECT_MAX_MS: '200',
     };
     const passed = Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k.startsWith('LAPOR_') && !(k in ownVars) && v !== undefined)) as Record<string, string>;
-    let workerPid: number | undefined;
+    let gateway: SmsGateway | undefined;
     const meter = await CostMeter.open({
       redis: { url: redis.url, pid: redis.pid },
       postgres: { url: services.benchUrl!, pid: postgres.pid },
       cpu: {
         gateway: () => ({ pid: process.pid }),
-        worker: () => (workerPid === undefined ? undefined : { pid: workerPid }),
+        worker: () => (gateway?.worker ? { pid: gateway.worker.pid } : undefined),
         redis: () => ({ pid: redis.pid, children: true }),
         postgres: () => ({ pid: postgres.pid, children: true }),
       },
@@ -500,17 +500,25 @@ async function main(): Promise<number> {
     };
     const noteProfiles = (label: string, p?: { gateway: string; worker?: string }) => {
       if (!p) return;
-      report.profiles!.push({ title: `gateway process (adapter, notify, simulator), ${label}`, file: p.gateway });
+      report.profiles!.push({ title: `gateway process (adapter, ${options.oneProcess ? 'every worker' : 'notify'}, simulator), ${label}`, file: p.gateway });
       if (p.worker) report.profiles!.push({ title: `worker process, ${label}`, file: p.worker });
     };
     const ctx: GatewayContext = { options, services, sim, meter, log, teardown, deadline, env: { ...passed, ...ownVars } };
-    let gateway = await SmsGateway.open(ctx);
+    gateway = await SmsGateway.open(ctx);
 
     const drive = new Driver(sim, options.window, deadline);
     const { firstSubmit } = drive;
     let expected = 0;
     const flood = (count: number, ratePerSec?: number) => ((expected += count), drive.flood(count, ratePerSec));
     const digestPath = (f: Flooded, planned: number, waitReplies: boolean) => drive.digest(f, planned, waitReplies);
+    // N messages through the whole path, measured; the window ends once the pipeline is idle again,
+    // so the notify jobs' last writes count too.
+    const wholePath = (gw: SmsGateway, phase: string) =>
+      measure.around(phase, gw, (d: PathDigest) => d.replied, async () => {
+        const d = await digestPath(await flood(options.n), options.n, true);
+        if (!d.timedOut && !(await gw.drain())) d.timedOut = true;
+        return d;
+      });
 
     say('gateway, intake only (no workers): warm-up 300, untimed…');
     await flood(300);
@@ -524,19 +532,13 @@ async function main(): Promise<number> {
 
     // 3. whole path
     await gateway.startWorkers();
-    workerPid = gateway.worker?.pid;
     say(`workers ${options.oneProcess ? 'in this process' : `${gateway.worker!.stages.join(', ')} in a second process; notify here`} started; draining the intake run's backlog…`);
     if (!(await gateway.drain())) throw new TimeoutError('drain after intake');
     await until(() => sim.submits.length > 0 && performance.now() - (sim.submits[sim.submits.length - 1]?.receivedAt ?? 0) > 300, Math.min(deadline, Date.now() + 5_000), 50);
 
     say(`whole path: ${fmtInt(options.n)} messages…`);
     const trace = options.trace ? traceQueues(meter.redis, gateway.consumed, say) : undefined;
-    // The window ends once the pipeline is idle again: the notify jobs' last writes count too.
-    const whole = await measure.around('whole', gateway, (d: PathDigest) => d.replied, async () => {
-      const d = await digestPath(await flood(options.n), options.n, true);
-      if (!d.timedOut && !(await gateway.drain())) d.timedOut = true;
-      return d;
-    });
+    const whole = await wholePath(gateway, 'whole');
     clearInterval(trace);
     report.whole = whole.value;
     report.costs!.push({ label: 'whole path', cost: whole.cost });
@@ -556,16 +558,11 @@ async function main(): Promise<number> {
       await gateway.close();
       gateway = await SmsGateway.open(ctx, batchMax);
       await gateway.startWorkers();
-      workerPid = gateway.worker?.pid;
       say(`batch ${batchMax}${gateway.batchApplied ? '' : ' (not applied: this build has no LAPOR_QUEUE_BATCH_MAX)'}: warm-up 300 through the whole path, untimed…`);
       const warm = await digestPath(await flood(300), 300, true);
       if (warm.timedOut || !(await gateway.drain())) throw new TimeoutError(`batch ${batchMax} warm-up`);
       say(`batch ${batchMax}: whole path, ${fmtInt(options.n)} messages…`);
-      const run = await measure.around(`whole-batch${batchMax}`, gateway, (d: PathDigest) => d.replied, async () => {
-        const d = await digestPath(await flood(options.n), options.n, true);
-        if (!d.timedOut && !(await gateway.drain())) d.timedOut = true;
-        return d;
-      });
+      const run = await wholePath(gateway, `whole-batch${batchMax}`);
       report.batches!.push({ batch: batchMax, applied: gateway.batchApplied, rate: run.value.repliedPerSecond, p50: run.value.reply?.p50, p99: run.value.reply?.p99, cost: run.cost });
       noteProfiles(`whole path, batch ${batchMax}`, run.profiles);
       say(`batch ${batchMax}: ${fmtRate(run.value.repliedPerSecond, ' msgs/s')} replied`);
@@ -652,7 +649,7 @@ function print(report: BenchReport, options: Options): void {
     out.push('Kannel (not run; --vs-kannel runs it; /work/shared/anchors/performance.md §4b, same simulator, W=10): intake ~1,390 msgs/s, full path ~1,390 msgs/s, p99 at 1,000/s ~99 ms');
     if (i) out.push(`vs Kannel anchor: intake ${(i.ackPerSecond / 1390).toFixed(2)}× (goal ≥ 3×)${w ? `, whole path ${(w.repliedPerSecond / 1390).toFixed(2)}× (goal ≥ 1.5×)` : ''} — anchor figures, not measured in this run`);
   }
-  printCosts(out, report);
+  printCosts(out, report, options);
   if (options.vsKannel) printTargets(out, report, options);
   if (report.rowsInPostgres !== undefined) out.push(`check: ${fmtInt(report.rowsInPostgres as number)} reports in PostgreSQL of ${fmtInt(report.expectedReports as number)} sent; ${fmtInt(report.repliedNumbers as number)} numbers replied to (${fmtInt(report.replies as number)} complete replies); ${String(report.deadLetters)} dead letters`);
   out.push('latency "deliver_sm → reply" = the flood builds the message\'s first deliver_sm (window wait included) → the simulator receives the first submit_sm to that number');
@@ -669,18 +666,17 @@ function pacedKept(p: PathDigest, rate: number): boolean {
   return p.sent === p.planned && p.sentPerSecond >= 0.97 * rate && p.repliedPerSecond >= 0.97 * rate;
 }
 
-const CPU_LABELS = {
-  gateway: 'bench process (adapter, notify, simulator)',
-  worker: 'worker process',
-  redis: 'redis-server',
-  postgres: 'postgres, all processes',
-};
-
-function printCosts(out: string[], report: BenchReport): void {
+function printCosts(out: string[], report: BenchReport, options: Options): void {
+  const cpuLabels = {
+    gateway: `bench process (adapter, ${options.oneProcess ? 'every worker' : 'notify'}, simulator)`,
+    worker: 'worker process',
+    redis: 'redis-server',
+    postgres: 'postgres, all processes',
+  };
   if (report.costs?.length) {
     out.push('');
     out.push('Cost per message (costs.ts: counted, not estimated; n/a says why); the whole-path window ends when the queues are idle again');
-    out.push(costTable(report.costs, CPU_LABELS));
+    out.push(costTable(report.costs, cpuLabels));
     out.push(...costDetails(report.costs));
   }
   if (report.batches?.length) {
