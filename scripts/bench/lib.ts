@@ -103,27 +103,9 @@ function cpuSecondsOf(statPath: string): number | undefined {
   }
 }
 
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The process and its direct children (PostgreSQL's backends are children of the postmaster). */
+/** The process and its descendants (PostgreSQL's backends are children of the postmaster). */
 function withChildren(pid: number): number[] {
-  const pids = [pid];
-  try {
-    for (const entry of readdirSync('/proc')) {
-      const child = Number(entry);
-      if (Number.isInteger(child) && child !== pid && parentOf(child) === pid) pids.push(child);
-    }
-  } catch {
-    // no /proc
-  }
-  return pids;
+  return [pid, ...descendantsOf(pid)];
 }
 
 export type CpuGroups = Record<string, () => string[]>;
