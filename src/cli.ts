@@ -30,7 +30,7 @@ Usage: lapor <command> [options]
 Commands:
   start                 every role in one process: API, workers, adapters
   api                   the HTTP API only
-  worker <name>         one worker stage: ${WORKER_NAMES.join(', ')} (repeatable: worker intake verify)
+  worker <name>         one worker stage: ${WORKER_NAMES.join(', ')} (repeatable: worker intake notify)
   adapter <channel>     one channel adapter: ${CHANNEL_IDS.join(', ')}
   migrate               apply database migrations and exit
   dlq list [queue]      list dead letters (jobs that failed for good)
