@@ -219,7 +219,7 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
       this.log.warn({ smsc: this.account.id, commandLength: head.commandLength }, 'smpp pdu with an impossible length; rebinding');
       this.emit('malformed', { reason: `command_length ${head.commandLength}`, commandId: head.commandId, status: STATUS.ESME_RINVCMDLEN });
       // SMPP 3.4 §2.3: generic_nack for a PDU we cannot frame; then the stream cannot be trusted.
-      socket.write(encodeResponse(COMMAND.generic_nack, STATUS.ESME_RINVCMDLEN, head.sequence));
+      writeCorked(socket, encodeResponse(COMMAND.generic_nack, STATUS.ESME_RINVCMDLEN, head.sequence));
       socket.end();
       setTimeout(() => socket.destroy(), 1_000).unref();
     });
@@ -287,7 +287,7 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
       if (!parsed.ok) {
         this.log.warn({ smsc: this.account.id, reason: parsed.reason }, `malformed ${dataSm ? 'data_sm' : 'deliver_sm'} refused`);
         this.emit('malformed', { reason: parsed.reason, commandId: head.commandId, status: parsed.status });
-        session.socket.write(encodeResponse(responseId, parsed.status, head.sequence));
+        writeCorked(session.socket, encodeResponse(responseId, parsed.status, head.sequence));
         return;
       }
       let answered = false;
@@ -296,10 +296,10 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
         answered = true;
         // The socket may have closed meanwhile: then the SMSC redelivers, and dedup absorbs it.
         if (this.session === session && session.socket.writable) {
-          session.socket.write(encodeResponse(responseId, status, head.sequence));
+          writeCorked(session.socket, encodeResponse(responseId, status, head.sequence));
         }
       });
-      if (this.listenerCount('deliver') === 0) session.socket.write(encodeResponse(responseId, STATUS.ESME_RX_T_APPN, head.sequence));
+      if (this.listenerCount('deliver') === 0) writeCorked(session.socket, encodeResponse(responseId, STATUS.ESME_RX_T_APPN, head.sequence));
       return;
     }
     let pdu: PDU;
@@ -308,7 +308,7 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
     } catch (err) {
       this.log.warn({ smsc: this.account.id, commandId: head.commandId, err: { message: (err as Error).message } }, 'undecodable pdu');
       this.emit('malformed', { reason: (err as Error).message, commandId: head.commandId, status: STATUS.ESME_RSYSERR });
-      if (!(head.commandId & 0x80000000)) session.socket.write(encodeResponse(COMMAND.generic_nack, STATUS.ESME_RSYSERR, head.sequence));
+      if (!(head.commandId & 0x80000000)) writeCorked(session.socket, encodeResponse(COMMAND.generic_nack, STATUS.ESME_RSYSERR, head.sequence));
       return;
     }
     if (pdu.isResponse()) {
@@ -328,21 +328,23 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
     }
     switch (pdu.command) {
       case 'enquire_link':
+        corkForTick(session.socket);
         session.send(pdu.response());
         return;
       case 'unbind':
         this.log.info({ smsc: this.account.id }, 'smsc unbound us; rebinding');
+        corkForTick(session.socket);
         session.send(pdu.response());
         // Closed on our side now: the SMSC may never close the socket, and nothing more may be sent.
         this.endSession('smsc unbound us', true);
         return;
       case 'unknown':
         this.emit('malformed', { reason: 'unknown command_id', commandId: head.commandId, status: STATUS.ESME_RINVCMDID });
-        session.socket.write(encodeResponse(COMMAND.generic_nack, STATUS.ESME_RINVCMDID, head.sequence));
+        writeCorked(session.socket, encodeResponse(COMMAND.generic_nack, STATUS.ESME_RINVCMDID, head.sequence));
         return;
       default:
         // alert_notification, outbind…: nothing the gateway uses; say so rather than stay silent.
-        session.socket.write(encodeResponse(COMMAND.generic_nack, STATUS.ESME_RINVCMDID, head.sequence));
+        writeCorked(session.socket, encodeResponse(COMMAND.generic_nack, STATUS.ESME_RINVCMDID, head.sequence));
     }
   }
 
@@ -421,6 +423,7 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
         }
       }, this.timings.requestTimeoutMs);
       this.pending.set(pdu.sequence_number, { command, resolve, reject, timer, sentAt });
+      corkForTick(session.socket);
       session.send(pdu);
     });
   }
@@ -470,4 +473,21 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
     this.nextSendAt = slot + 1000 / this.account.tps;
     if (slot > now) await new Promise((r) => setTimeout(r, slot - now));
   }
+}
+
+/**
+ * The PDUs written in one tick of the event loop leave in one system call: the socket is corked at
+ * the first write and uncorked once the tick's work is done. A flood of deliver_sm is answered by
+ * a flood of deliver_sm_resp and submit_sm, and a write per PDU made socket writes the largest
+ * single cost of the SMS adapter's process (bench:smpp profile: writev, 29 % of its CPU).
+ */
+function corkForTick(socket: net.Socket): void {
+  if (socket.writableCorked) return;
+  socket.cork();
+  process.nextTick(() => socket.uncork());
+}
+
+function writeCorked(socket: net.Socket, bytes: Uint8Array): void {
+  corkForTick(socket);
+  socket.write(bytes);
 }

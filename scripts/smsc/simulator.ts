@@ -675,6 +675,17 @@ export class SmscSimulator {
       silent: false,
     };
     this.links.set(session, link);
+    // Like a real SMSC (and the gateway's client), the PDUs of one tick leave in one write: a write
+    // per PDU made the simulator's socket writes a large share of the benchmark process's CPU,
+    // charged to whichever ESME it was flooding.
+    const send = session.send.bind(session);
+    session.send = ((...args: Parameters<Session['send']>) => {
+      if (!socket.writableCorked) {
+        socket.cork();
+        process.nextTick(() => socket.uncork());
+      }
+      return send(...args);
+    }) as Session['send'];
     socket.on('data', (chunk: Buffer) => link.tap.push(chunk));
     socket.on('error', (error: Error) => this.log(`session ${link.id} socket error: ${error.message}`));
     session.on('error', (error: Error) => {
