@@ -41,7 +41,9 @@ export async function buildApp(deps: HttpDeps) {
   }).withTypeProvider<ZodTypeProvider>();
   limits.guard(app.server);
   app.addHook('onRequest', (req, reply, done) => {
-    limits.bodyDeadline(req.raw, reply.raw, (req.routeOptions.config as { upload?: boolean } | undefined)?.upload === true);
+    const upload = (req.routeOptions.config as { upload?: boolean } | undefined)?.upload === true;
+    limits.bodyDeadline(req.raw, reply.raw, upload);
+    limits.answerDeadline(reply.raw, upload, () => reply.send(new AnswerDeadlineError()));
     done();
   });
 
@@ -53,10 +55,12 @@ export async function buildApp(deps: HttpDeps) {
   // JSON only: Fastify's default text/plain parser would let a string body reach validation as 400
   // instead of the 415 a client needs to see.
   app.removeAllContentTypeParsers();
+  // One decoder for every request: building one looks its encoding up by name (bench:ingest profile).
+  const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
     let text: string;
     try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+      text = strictUtf8.decode(body);
     } catch {
       done(httpError(400, 'invalid_utf8', 'The request body is not valid UTF-8.'), undefined);
       return;
@@ -92,7 +96,7 @@ export async function buildApp(deps: HttpDeps) {
         details: err.validation.map((v) => ({ path: v.instancePath || '/', message: v.message })),
       });
     }
-    if (err.code === 'FST_ERR_HANDLER_TIMEOUT') {
+    if (err instanceof AnswerDeadlineError) {
       // LAPOR_HTTP_REQUEST_TIMEOUT_MS passed before an answer. A body still arriving is the client's
       // slowness (408, and the connection goes); otherwise ours, and a retry may well succeed.
       if (!req.raw.complete) {
@@ -161,4 +165,12 @@ function errorCodeOf(err: { code?: string }, status: number): string {
 
 export function httpError(statusCode: number, code: string, message: string): Error & { statusCode: number; code: string } {
   return Object.assign(new Error(message), { statusCode, code });
+}
+
+/** No answer within LAPOR_HTTP_REQUEST_TIMEOUT_MS (src/http/limits.ts answerDeadline). */
+class AnswerDeadlineError extends Error {
+  constructor() {
+    super('the request was not answered within its deadline');
+    this.name = 'AnswerDeadlineError';
+  }
 }

@@ -278,3 +278,27 @@ describe('the whole request has its own deadline', () => {
     );
   });
 });
+
+describe('the answer has a deadline too', () => {
+  it('a request our side is too slow to answer gets 503 with Retry-After at LAPOR_HTTP_REQUEST_TIMEOUT_MS, and the server stays up', async () => {
+    const { buildApp } = await import('../../src/http/app.ts');
+    const app = await buildApp(env.runtime);
+    // A handler stuck behind something slow of ours (a database that stopped answering).
+    app.get('/api/v1/test-slow', async () => new Promise((resolve) => setTimeout(() => resolve({ late: true }), REQUEST_MS + 2_000)));
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    try {
+      const startedAt = Date.now();
+      const res = await fetch(`${base}/api/v1/test-slow`);
+      const afterMs = Date.now() - startedAt;
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(await res.json()).toMatchObject({ error: 'unavailable' });
+      expect(afterMs).toBeGreaterThanOrEqual(REQUEST_MS - 50);
+      expect(afterMs).toBeLessThan(REQUEST_MS + SLACK_MS);
+      expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  }, 15_000);
+});

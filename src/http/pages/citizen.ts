@@ -141,7 +141,7 @@ export function citizenPages(deps: HttpDeps) {
       return send(req, reply, lang, t(lang, 'Buat laporan', 'File a report'), reportForm(lang, {}, {}, maxMb), 200, SUBMIT_ONCE);
     });
 
-    app.post('/lapor', { config: { upload: true }, handlerTimeout: deps.config.http.uploadTimeoutMs }, async (req, reply) => {
+    app.post('/lapor', { config: { upload: true } }, async (req, reply) => {
       const { form, file } = await readForm(req);
       const lang: Lang = form.lang === 'en' ? 'en' : form.lang === 'id' ? 'id' : langOf(req, fallback);
       const values: FormValues = { text: form.text, name: form.name, phone: form.phone, email: form.email, privacy: form.privacy, key: form.key };

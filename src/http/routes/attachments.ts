@@ -21,7 +21,6 @@ export function attachmentRoutes(deps: HttpDeps) {
         bodyLimit: config.attachments.maxBytes,
         // A photo over a slow mobile link takes longer than a JSON body: the upload deadlines apply.
         config: { upload: true },
-        handlerTimeout: config.http.uploadTimeoutMs,
         schema: {
           summary: 'Upload a photo or a PDF for a report',
           description: `Body: the file itself, Content-Type one of ${ATTACHMENT_TYPES.join(', ')}, at most ${config.attachments.maxBytes} bytes (else 413); optional header X-Filename. Answers {attachment: token}, to list in the report's "attachments" (at most ${config.attachments.maxCount}).`,
