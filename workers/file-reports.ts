@@ -2,6 +2,7 @@ import { normalizeAddress, type InboundMessage } from '../src/core/inbound.ts';
 import { renderNotification, type NotificationKind } from '../src/core/notifications.ts';
 import { STATUS_LABELS, type ReportStatus } from '../src/core/report.ts';
 import { runRules, type Verification } from '../src/core/rules.ts';
+import { withTransaction } from '../src/store/db.ts';
 import * as store from '../src/store/reports.ts';
 import type { WorkerDeps } from './deps.ts';
 
@@ -25,13 +26,15 @@ export interface NewReport {
 export interface Filed {
   /** Messages whose report was filed now. */
   filed: InboundMessage[];
-  /** Messages filed before (a replay): their receipt says what they led to. */
-  replayed: InboundMessage[];
+  /** Messages filed before (a replay), by the id of the receipt that says what they led to. */
+  replayed: Receipt[];
   /** Messages PostgreSQL refused, with why. */
   refused: { message: InboundMessage; reason: string }[];
   /** Outbound rows written as 'queued', to be sent by the notify stage of their channel. */
   outbound: { id: string; channel: string }[];
 }
+
+type Receipt = { channel: string; externalId: string };
 
 const LOOKBACK_DAYS_MIN = 1;
 const DAY_MS = 86_400_000;
@@ -47,19 +50,22 @@ export async function fileNewReports(deps: WorkerDeps, sequence: store.SequenceB
   const context = await store.intakeContext(deps.db, {
     contactHashes: [...new Set(withHash.flatMap((r) => (r.contactHash ? [r.contactHash] : [])))],
     since: new Date(earliest - lookbackMs),
-    receipts: withHash.flatMap((r) => [r.message, ...(r.message.equivalentIds ?? []).map((externalId) => ({ channel: r.message.channel, externalId }))]),
+    receipts: withHash.flatMap((r) => idsOf(r.message)),
   });
 
   // In the order they were received, so the flood and duplicate rules also see the earlier messages
   // of this same batch.
   const ordered = [...withHash].sort((a, b) => a.message.receivedAt.localeCompare(b.message.receivedAt));
   const rows: store.NewReportRow[] = [];
+  // Receipts known, and the messages of this batch taken as new so far: a second copy of one is a replay.
+  const seen = new Map(context.known);
   for (const report of ordered) {
-    const ids = [report.message.externalId, ...(report.message.equivalentIds ?? [])];
-    if (ids.some((id) => context.known.has(store.receiptKey(report.message.channel, id)))) {
-      result.replayed.push(report.message);
+    const earlier = sameMessage(report.message, seen);
+    if (earlier) {
+      result.replayed.push(earlier);
       continue;
     }
+    seen.set(store.receiptKey(report.message.channel, report.message.externalId), new Date(report.message.receivedAt));
     const receivedAt = new Date(report.message.receivedAt);
     const history = report.contactHash ? (context.recent.get(report.contactHash) ?? []) : [];
     const recent = history.filter((h) => h.receivedAt.getTime() >= receivedAt.getTime() - lookbackMs);
@@ -78,11 +84,76 @@ export async function fileNewReports(deps: WorkerDeps, sequence: store.SequenceB
     if (report.contactHash) context.recent.set(report.contactHash, [{ trackingId: row.trackingId, text: row.text, receivedAt }, ...history]);
   }
 
-  await fileOrSplit(deps, rows, result);
-  // A row neither filed nor refused lost its receipt to another worker at the last moment: a replay.
-  const settled = new Set([...result.filed, ...result.refused.map((r) => r.message)]);
-  for (const row of rows) if (!settled.has(messageOf(row))) result.replayed.push(messageOf(row));
+  // A message that may have had other ids is filed under locks on all of them (see fileGuarded).
+  await fileOrSplit(deps, rows.filter((row) => !messageOf(row).sameAs), result);
+  const copies = new Set<InboundMessage>();
+  await fileGuarded(deps, rows.filter((row) => messageOf(row).sameAs), result, copies);
+  // A row neither filed, refused nor found a copy under the locks lost its receipt to another
+  // worker at the last moment: a replay too.
+  const settled = new Set([...result.filed, ...result.refused.map((r) => r.message), ...copies]);
+  for (const row of rows) if (!settled.has(messageOf(row))) result.replayed.push({ channel: row.channel, externalId: row.externalId });
   return result;
+}
+
+/** Every id a message may have had: its own, and its `sameAs` ones. */
+function idsOf(message: InboundMessage): Receipt[] {
+  return [message, ...(message.sameAs?.ids ?? []).map((externalId) => ({ channel: message.channel, externalId }))].map((r) => ({ channel: r.channel, externalId: r.externalId }));
+}
+
+/**
+ * The receipt this message is a copy of: one under its own id (whenever it was received), or under
+ * one of its `sameAs` ids received within `sameAs.withinMs` of it.
+ */
+function sameMessage(message: InboundMessage, known: ReadonlyMap<string, Date>): Receipt | undefined {
+  const own = store.receiptKey(message.channel, message.externalId);
+  if (known.has(own)) return { channel: message.channel, externalId: message.externalId };
+  const at = Date.parse(message.receivedAt);
+  const id = message.sameAs?.ids.find((other) => {
+    const receivedAt = known.get(store.receiptKey(message.channel, other));
+    return receivedAt !== undefined && Math.abs(receivedAt.getTime() - at) < message.sameAs!.withinMs;
+  });
+  return id === undefined ? undefined : { channel: message.channel, externalId: id };
+}
+
+/**
+ * Files rows whose messages may have had other ids (an SMS near its dedup window's boundary) so
+ * that two copies filed at the same moment — in two jobs, or two processes — cannot both be new:
+ * in one transaction, locks on every id a row may have (two copies share one), then the receipts
+ * read again under the locks, then the statement. A refusal of the data halves the rows, as
+ * fileOrSplit does, each half in a transaction of its own.
+ */
+async function fileGuarded(deps: WorkerDeps, rows: store.NewReportRow[], result: Filed, copies: Set<InboundMessage>): Promise<void> {
+  if (!rows.length) return;
+  try {
+    const outcome = await withTransaction(deps.db, async (tx) => {
+      const ids = rows.flatMap((row) => idsOf(messageOf(row)));
+      await store.lockKeys(tx, ids.map((r) => store.receiptKey(r.channel, r.externalId)));
+      const known = await store.receiptsOf(tx, ids);
+      const fresh: store.NewReportRow[] = [];
+      const replays = new Map<store.NewReportRow, Receipt>();
+      for (const row of rows) {
+        const earlier = sameMessage(messageOf(row), known);
+        if (earlier) replays.set(row, earlier);
+        else fresh.push(row);
+      }
+      return { replays, filed: fresh.length ? await store.fileReports(tx, fresh) : { claimed: new Set<string>(), outbound: [] }, fresh };
+    });
+    for (const row of outcome.fresh) if (outcome.filed.claimed.has(store.receiptKey(row.channel, row.externalId))) result.filed.push(messageOf(row));
+    result.outbound.push(...outcome.filed.outbound);
+    for (const [row, earlier] of outcome.replays) {
+      result.replayed.push(earlier);
+      copies.add(messageOf(row));
+    }
+  } catch (err) {
+    if (!isRowAtFault(err)) throw err;
+    if (rows.length === 1) {
+      result.refused.push({ message: messageOf(rows[0]!), reason: refusalReason(err) });
+      return;
+    }
+    const half = Math.ceil(rows.length / 2);
+    await fileGuarded(deps, rows.slice(0, half), result, copies);
+    await fileGuarded(deps, rows.slice(half), result, copies);
+  }
 }
 
 /** Files rows in one statement; on a refusal of the data, halves until the refused row is alone. */
@@ -93,11 +164,9 @@ async function fileOrSplit(deps: WorkerDeps, rows: store.NewReportRow[], result:
     for (const row of rows) if (claimed.has(store.receiptKey(row.channel, row.externalId))) result.filed.push(messageOf(row));
     result.outbound.push(...outbound);
   } catch (err) {
-    // Receipts and notifications are ON CONFLICT DO NOTHING, so a unique violation here is a row at
-    // fault too (a form's tracking ID that is another report's).
-    if (!isDataRefusal(err) && !(err instanceof Error && 'code' in err && err.code === '23505')) throw err;
+    if (!isRowAtFault(err)) throw err;
     if (rows.length === 1) {
-      result.refused.push({ message: messageOf(rows[0]!), reason: `the store refused the message (SQLSTATE ${(err as { code: string }).code}): ${(err as Error).message}` });
+      result.refused.push({ message: messageOf(rows[0]!), reason: refusalReason(err) });
       return;
     }
     const half = Math.ceil(rows.length / 2);
@@ -105,6 +174,16 @@ async function fileOrSplit(deps: WorkerDeps, rows: store.NewReportRow[], result:
     await fileOrSplit(deps, rows.slice(half), result);
   }
 }
+
+/**
+ * Receipts and notifications are ON CONFLICT DO NOTHING, so a unique violation in the filing
+ * statement is a row at fault too (a form's tracking ID that is another report's).
+ */
+function isRowAtFault(err: unknown): err is Error & { code: string } {
+  return isDataRefusal(err) || (err instanceof Error && 'code' in err && err.code === '23505');
+}
+
+const refusalReason = (err: unknown) => `the store refused the message (SQLSTATE ${(err as { code: string }).code}): ${(err as Error).message}`;
 
 /** The message each row was built from. */
 const rowMessages = new WeakMap<store.NewReportRow, InboundMessage>();

@@ -126,7 +126,7 @@ export function toInboundMessage(input: MessageInput): InboundMessage {
     account: input.account,
     externalId: id,
     dedupKey: `sms_${id}`,
-    equivalentIds: [`${hash}_${(bucket - 1).toString(36)}`],
+    sameAs: { ids: [`${hash}_${(bucket - 1).toString(36)}`, `${hash}_${(bucket + 1).toString(36)}`], withinMs: input.dedupWindowMs },
     sender: { address: msisdnOf(input.source) },
     text: input.text,
     attachments: [],

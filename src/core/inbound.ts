@@ -108,10 +108,13 @@ export const InboundMessageSchema = z
     externalId: cleanString(1, 512),
     dedupKey: DedupKeySchema,
     /**
-     * Other provider ids the same message may have had (SMS: the id of the previous dedup window, as a
-     * redelivery can cross the window's boundary). A receipt under any of them makes this a replay.
+     * Other provider ids the same message may have had, and for how long: a message under one of them
+     * received within `withinMs` of this one is this one (SMS: an id is a content hash per dedup window,
+     * and a redelivery can fall in the window before or after).
      */
-    equivalentIds: z.array(cleanString(1, 512)).max(4).optional(),
+    sameAs: z
+      .strictObject({ ids: z.array(cleanString(1, 512)).max(4), withinMs: z.number().int().positive().max(7 * 86_400_000) })
+      .optional(),
     /** The citizen's address on the channel: MSISDN, email address, chat id. Absent for the web form. */
     sender: z
       .strictObject({

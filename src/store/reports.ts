@@ -198,26 +198,48 @@ export const receiptKey = (channel: string, externalId: string): string => `${ch
 export async function intakeContext(
   db: Queryable,
   input: { contactHashes: string[]; since: Date; receipts: { channel: string; externalId: string }[] },
-): Promise<{ recent: Map<string, { trackingId: string; text: string; receivedAt: Date }[]>; known: Set<string> }> {
+): Promise<{ recent: Map<string, { trackingId: string; text: string; receivedAt: Date }[]>; known: Map<string, Date> }> {
   const { rows } = await db.query<{ what: 'recent' | 'known'; key: string; trackingId: string | null; text: string | null; receivedAt: Date | null }>(
     `SELECT 'recent' AS what, h.hash AS key, r.tracking_id AS "trackingId", r.text, r.received_at AS "receivedAt"
      FROM unnest($1::text[]) AS h(hash),
           LATERAL (SELECT tracking_id, text, received_at FROM reports
                    WHERE contact_hash = h.hash AND received_at >= $2 ORDER BY received_at DESC LIMIT 100) r
      UNION ALL
-     SELECT 'known', ir.channel || ' ' || ir.external_id, NULL, NULL, NULL
+     SELECT 'known', ir.channel || ' ' || ir.external_id, NULL, NULL, ir.received_at
      FROM inbound_receipts ir JOIN unnest($3::text[], $4::text[]) AS k(channel, external_id)
        ON ir.channel = k.channel AND ir.external_id = k.external_id`,
     [input.contactHashes, input.since, input.receipts.map((r) => r.channel), input.receipts.map((r) => r.externalId)],
   );
   const recent = new Map<string, { trackingId: string; text: string; receivedAt: Date }[]>();
-  // The caller passes every id a message may have had (equivalentIds) and matches them itself.
-  const known = new Set<string>();
+  // Receipts by key, with when their message was received (the caller matches `sameAs` ids in time).
+  const known = new Map<string, Date>();
   for (const row of rows) {
-    if (row.what === 'known') known.add(row.key);
+    if (row.what === 'known') known.set(row.key, row.receivedAt!);
     else recent.set(row.key, [...(recent.get(row.key) ?? []), { trackingId: row.trackingId!, text: row.text!, receivedAt: row.receivedAt! }]);
   }
   return { recent, known };
+}
+
+/** Receipts under any of the given ids, by key (`receiptKey`), with when their message was received. */
+export async function receiptsOf(db: Queryable, receipts: readonly { channel: string; externalId: string }[]): Promise<Map<string, Date>> {
+  const { rows } = await db.query<{ key: string; receivedAt: Date }>(
+    `SELECT ir.channel || ' ' || ir.external_id AS key, ir.received_at AS "receivedAt"
+     FROM inbound_receipts ir JOIN unnest($1::text[], $2::text[]) AS k(channel, external_id)
+       ON ir.channel = k.channel AND ir.external_id = k.external_id`,
+    [receipts.map((r) => r.channel), receipts.map((r) => r.externalId)],
+  );
+  return new Map(rows.map((r) => [r.key, r.receivedAt]));
+}
+
+/**
+ * Takes a transaction-scoped lock on each key, in one order for everyone (sorted), so transactions
+ * wanting overlapping keys wait for each other instead of deadlocking.
+ */
+export async function lockKeys(tx: Tx, keys: readonly string[]): Promise<void> {
+  await tx.query(
+    `SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k) s ORDER BY h`,
+    [keys],
+  );
 }
 
 /**

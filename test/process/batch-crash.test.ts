@@ -34,7 +34,7 @@ import { contactHashOf } from '../helpers/sms.ts';
  * for is exactly one report, and its citizen gets exactly one reply — more than one only where SMPP
  * cannot tell (a submit_sm accepted by the SMSC but not yet recorded as sent when the process died).
  * Then: a whole window redelivered with no crash, two gateway processes on one Redis and one
- * PostgreSQL, and, in-process, a defect of the SMS dedup window (at the end, `it.fails`).
+ * PostgreSQL, and, in-process, two copies of one SMS either side of its dedup window filed at once.
  */
 
 const FLOOD = 200;
@@ -485,26 +485,18 @@ describe('two gateway processes on one Redis and one PostgreSQL', () => {
   });
 });
 
-describe('defect: two copies of one SMS either side of its dedup window boundary, filed at the same time', () => {
+describe('two copies of one SMS either side of its dedup window boundary, filed at the same time', () => {
   /*
-   * DEFECT (reported, not fixed here). An SMS has no id: its externalId is a hash of its content
-   * plus the dedup window it arrived in (adapters/sms/inbound.ts `toInboundMessage`). A redelivery
-   * in the next window has another externalId and carries the previous one in `equivalentIds`
-   * (commit 2fb3c48). But that equivalence is only READ — `intakeContext` (src/store/reports.ts)
-   * looks for a receipt under either id before `fileReports` writes — it is not enforced by a key:
-   * the receipt's primary key is (channel, external_id) and the two ids differ. Two copies filed at
-   * the same time both find no receipt and both get a report (and a reply):
-   *  - in one batch: workers/file-reports.ts `fileNewReports` checks `context.known` (the database)
-   *    only, not the rows of its own batch, and workers/intake.ts dedups a batch by externalId;
-   *    src/queue/queues.ts `flushInbound` lets both into one job, as its `taken` set holds only
-   *    each message's own dedup key, not its equivalent ones;
-   *  - in two jobs at once (intake concurrency, two processes): both read before either commits.
-   * Exactly the crash above makes this likely: a batch stored at `inbound-stored` a moment before
-   * the window ends has no Redis key; its redelivery after the restart is in the next window and
-   * can be filed while the recovered original is. Shown deterministically here, in-process, with the
-   * messages as the SMS adapter hands them over (`acceptMessage`, `accept`). Everything but the
-   * final assertions runs in `beforeAll`, so only the defect itself is expected to fail. Turn
-   * `it.fails` into `it` once the equivalence is enforced by a unique key.
+   * An SMS has no id: its externalId is a hash of its content plus the dedup window it arrived in
+   * (adapters/sms/inbound.ts `toInboundMessage`), and a redelivery in the window before or after has
+   * another externalId, which each copy names in `sameAs`. Two copies filed at the same moment must
+   * still be one report: in one batch (workers/file-reports.ts takes the later as a copy of the
+   * earlier), and in two jobs at once (fileGuarded locks every id a copy may have — the two share
+   * one — and reads the receipts again under the locks). Exactly the crash above makes this likely:
+   * a batch stored at `inbound-stored` a moment before the window ends has no Redis key; its
+   * redelivery after the restart is in the next window and can be filed while the recovered
+   * original is. Shown deterministically here, in-process, with the messages as the SMS adapter
+   * hands them over (`acceptMessage`, `accept`). (Both tests failed before fileGuarded: two reports.)
    */
   let env: TestEnv | undefined;
   const reports = { oneFlush: 0, twoJobs: 0 };
@@ -529,7 +521,7 @@ describe('defect: two copies of one SMS either side of its dedup window boundary
 
     // A copy a second before the boundary and its redelivery a second after, in one flush.
     const [before, after] = [copy(sms[0]!, boundary - 1_000), copy(sms[0]!, boundary + 1_000)];
-    expect(after.equivalentIds, 'the redelivery names the id of the first copy').toContain(before.externalId);
+    expect(after.sameAs?.ids, 'the redelivery names the id of the first copy').toContain(before.externalId);
     const results = await Promise.all([before, after].map((m) => queues.enqueueInbound(m, windowMs, [previousDedupKey(m, windowMs)])));
     expect(results).toEqual([{ status: 'queued' }, { status: 'queued' }]);
     await eventually(async () => ((await drained()) && (await reportsOf(sms[0]!)) > 0 ? true : undefined), 10_000, 'the flush filed');
@@ -550,11 +542,11 @@ describe('defect: two copies of one SMS either side of its dedup window boundary
     await env?.close();
   });
 
-  it.fails('arriving in one flush, they are one report (today: two)', () => {
+  it('arriving in one flush, they are one report', () => {
     expect(reports.oneFlush, 'reports for one SMS and its redelivery').toBe(1);
   });
 
-  it.fails('in two jobs handled at once, they are one report (today: two)', () => {
+  it('in two jobs handled at once, they are one report', () => {
     expect(reports.twoJobs, 'reports for one SMS and its redelivery').toBe(1);
   });
 });
