@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ChannelAdapter, SendResult } from '../src/core/channel.ts';
 import { crashPoint } from '../src/core/crash.ts';
 import { SendError } from '../src/core/errors.ts';
@@ -23,7 +23,13 @@ import type { WorkerDeps } from './deps.ts';
 export function createNotifyProcessor(deps: WorkerDeps, adapter: ChannelAdapter<never>, worker: () => Worker | undefined) {
   const { log } = deps;
 
-  return async function processNotify(job: Job): Promise<string> {
+  return async function processNotify(job: Job, token?: string): Promise<string> {
+    if (adapter.canSend && !adapter.canSend() && token) {
+      // Taken in the moment before this worker paused (workers/run.ts sendGate): back to the queue
+      // for a second, without spending an attempt, for a process that can send.
+      await job.moveToDelayed(Date.now() + 1_000, token);
+      throw new DelayedError();
+    }
     const single = job.name !== 'batch';
     const claimed = single ? await claimOne(deps, adapter, job) : { ids: batchIds(job), target: undefined };
     if (typeof claimed === 'string') return claimed;

@@ -23,6 +23,7 @@ export interface RunningWorkers {
 export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[], connect: () => RedisClient): Promise<RunningWorkers> {
   const { config, log } = deps;
   const workers: Worker[] = [];
+  const gates: NodeJS.Timeout[] = [];
   const connections: RedisClient[] = [];
 
   const start = (queue: string, processor: Processor, concurrency: number, bind?: (w: Worker) => void) => {
@@ -46,6 +47,7 @@ export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[
       let self: Worker | undefined;
       start(notifyQueueName(adapter.id), createNotifyProcessor(deps, adapter, () => self), config.queue.notifyConcurrency, (w) => {
         self = w;
+        if (adapter.canSend) gates.push(sendGate(w, () => adapter.canSend!(), log));
       });
     }
   }
@@ -59,9 +61,30 @@ export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[
   return {
     workers,
     async close() {
+      for (const gate of gates) clearInterval(gate);
       await Promise.all(workers.map((w) => w.close()));
       // BullMQ does not close a connection it was given.
       await Promise.all(connections.map((c) => c.quit().catch(() => c.disconnect())));
     },
   };
+}
+
+/**
+ * Pauses a notify worker while its channel cannot send from this process (an SMSC bind held by
+ * another process, or not bound yet) and resumes it when it can: the jobs wait for a process that
+ * can send instead of failing here and spending their attempts (a standby could dead-letter them).
+ */
+function sendGate(worker: Worker, canSend: () => boolean, log: WorkerDeps['log']): NodeJS.Timeout {
+  const gate = setInterval(() => {
+    const can = canSend();
+    if (!can && !worker.isPaused()) {
+      log.info({ queue: worker.name }, 'cannot send from this process: notify paused');
+      worker.pause(true).catch((err: unknown) => log.warn({ err, queue: worker.name }, 'notify pause failed'));
+    } else if (can && worker.isPaused()) {
+      log.info({ queue: worker.name }, 'can send again: notify resumed');
+      worker.resume();
+    }
+  }, 250);
+  gate.unref();
+  return gate;
 }

@@ -237,6 +237,7 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
         await b.lease.stop();
       }));
     },
+    canSend: () => [...binds.values()].some((b) => b.client.state === 'bound'),
     links: () =>
       [...binds.entries()].map(([smsc, b]) => {
         // Without the lease the bind belongs to another process: standby, and that is fine.

@@ -52,6 +52,12 @@ export interface ChannelAdapter<Raw = unknown> {
   stop?(): Promise<void>;
   /** The state of each upstream link (an SMSC bind, a mailbox), for /readyz and /metrics. */
   links?(): LinkStatus[];
+  /**
+   * False while this process cannot send on the channel — an SMS process whose binds are held by
+   * another process, or not bound yet. Its notify worker then waits, leaving the jobs to a process
+   * that can send, instead of failing them and spending their attempts.
+   */
+  canSend?(): boolean;
 }
 
 export interface LinkStatus {
