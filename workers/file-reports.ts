@@ -119,50 +119,47 @@ function sameMessage(message: InboundMessage, known: ReadonlyMap<string, Date>):
  * Files rows whose messages may have had other ids (an SMS near its dedup window's boundary) so
  * that two copies filed at the same moment — in two jobs, or two processes — cannot both be new:
  * in one transaction, locks on every id a row may have (two copies share one), then the receipts
- * read again under the locks, then the statement. A refusal of the data halves the rows, as
- * fileOrSplit does, each half in a transaction of its own.
+ * read again under the locks, then the statement. A refusal of the data halves the rows, each half
+ * in a transaction of its own (halving).
  */
 async function fileGuarded(deps: WorkerDeps, rows: store.NewReportRow[], result: Filed, copies: Set<InboundMessage>): Promise<void> {
-  if (!rows.length) return;
-  try {
+  await halving(rows, result, async (part) => {
     const outcome = await withTransaction(deps.db, async (tx) => {
-      const ids = rows.flatMap((row) => idsOf(messageOf(row)));
+      const ids = part.flatMap((row) => idsOf(messageOf(row)));
       await store.lockKeys(tx, ids.map((r) => store.receiptKey(r.channel, r.externalId)));
       const known = await store.receiptsOf(tx, ids);
-      const fresh: store.NewReportRow[] = [];
-      const replays = new Map<store.NewReportRow, Receipt>();
-      for (const row of rows) {
-        const earlier = sameMessage(messageOf(row), known);
-        if (earlier) replays.set(row, earlier);
-        else fresh.push(row);
-      }
-      return { replays, filed: fresh.length ? await store.fileReports(tx, fresh) : { claimed: new Set<string>(), outbound: [] }, fresh };
+      const fresh = part.filter((row) => !sameMessage(messageOf(row), known));
+      return { known, fresh, filed: fresh.length ? await store.fileReports(tx, fresh) : undefined };
     });
-    for (const row of outcome.fresh) if (outcome.filed.claimed.has(store.receiptKey(row.channel, row.externalId))) result.filed.push(messageOf(row));
-    result.outbound.push(...outcome.filed.outbound);
-    for (const [row, earlier] of outcome.replays) {
+    if (outcome.filed) settle(outcome.fresh, outcome.filed, result);
+    for (const row of part) {
+      const earlier = sameMessage(messageOf(row), outcome.known);
+      if (!earlier) continue;
       result.replayed.push(earlier);
       copies.add(messageOf(row));
     }
-  } catch (err) {
-    if (!isRowAtFault(err)) throw err;
-    if (rows.length === 1) {
-      result.refused.push({ message: messageOf(rows[0]!), reason: refusalReason(err) });
-      return;
-    }
-    const half = Math.ceil(rows.length / 2);
-    await fileGuarded(deps, rows.slice(0, half), result, copies);
-    await fileGuarded(deps, rows.slice(half), result, copies);
-  }
+  });
 }
 
-/** Files rows in one statement; on a refusal of the data, halves until the refused row is alone. */
+/** Files rows in one statement. */
 async function fileOrSplit(deps: WorkerDeps, rows: store.NewReportRow[], result: Filed): Promise<void> {
+  await halving(rows, result, async (part) => settle(part, await store.fileReports(deps.db, part), result));
+}
+
+/** What a filing statement claimed: those rows' messages are filed, with their replies to send. */
+function settle(rows: readonly store.NewReportRow[], filed: Awaited<ReturnType<typeof store.fileReports>>, result: Filed): void {
+  for (const row of rows) if (filed.claimed.has(store.receiptKey(row.channel, row.externalId))) result.filed.push(messageOf(row));
+  result.outbound.push(...filed.outbound);
+}
+
+/**
+ * Runs `file` on the rows; when PostgreSQL refuses the data of one of them, halves the rows until
+ * the refused one is alone (log2 of the batch in statements), so its neighbours are filed.
+ */
+async function halving(rows: store.NewReportRow[], result: Filed, file: (rows: store.NewReportRow[]) => Promise<void>): Promise<void> {
   if (!rows.length) return;
   try {
-    const { claimed, outbound } = await store.fileReports(deps.db, rows);
-    for (const row of rows) if (claimed.has(store.receiptKey(row.channel, row.externalId))) result.filed.push(messageOf(row));
-    result.outbound.push(...outbound);
+    await file(rows);
   } catch (err) {
     if (!isRowAtFault(err)) throw err;
     if (rows.length === 1) {
@@ -170,8 +167,8 @@ async function fileOrSplit(deps: WorkerDeps, rows: store.NewReportRow[], result:
       return;
     }
     const half = Math.ceil(rows.length / 2);
-    await fileOrSplit(deps, rows.slice(0, half), result);
-    await fileOrSplit(deps, rows.slice(half), result);
+    await halving(rows.slice(0, half), result, file);
+    await halving(rows.slice(half), result, file);
   }
 }
 
