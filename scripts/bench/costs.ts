@@ -45,7 +45,7 @@ import { dirname, join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Teardown } from './harness.ts';
-import type { Profiler } from './profile.ts';
+import { topTable, type Profiler } from './profile.ts';
 import { aptInstall, cpuTickSeconds, descendantsOf, findExecutable, fmtInt, processCpuSeconds, runCommand, table, type CpuOf } from './lib.ts';
 
 /** The role the benchmark's own PostgreSQL connections use; pg_stat_statements leaves it out. */
@@ -562,4 +562,31 @@ export function batchTable(rows: readonly BatchRow[], rateLabel: string, latency
       ];
     }),
   );
+}
+
+/**
+ * The sections both benchmarks print after their rates: the cost per message of each measured phase,
+ * the --batch sweep, and the top functions of each profile written.
+ */
+export function costSections(
+  out: string[],
+  report: { costs?: { label: string; cost: PhaseCost }[]; batches?: BatchRow[]; profiles?: { title: string; file: string }[] },
+  text: { costTitle: string; cpuLabels: CpuLabels; unit?: string; batchTitle: string; rateLabel: string; latencyLabel: string; fmtMs: (ms: number | undefined) => string },
+): void {
+  if (report.costs?.length) {
+    out.push('', text.costTitle, costTable(report.costs, text.cpuLabels, text.unit));
+    out.push(...costDetails(report.costs));
+  }
+  if (report.batches?.length) {
+    out.push('', text.batchTitle, batchTable(report.batches, text.rateLabel, text.latencyLabel, text.fmtMs));
+    if (report.batches.some((b) => !b.applied)) out.push('(not applied: this build does not know LAPOR_QUEUE_BATCH_MAX, and refuses unknown LAPOR_ settings; the row is the default pipeline)');
+  }
+  for (const { title, file } of report.profiles ?? []) {
+    out.push('');
+    try {
+      out.push(topTable(title, file));
+    } catch (err) {
+      out.push(`${title}: ${file}: ${(err as Error).message}`);
+    }
+  }
 }

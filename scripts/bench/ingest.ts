@@ -49,7 +49,7 @@ import { buildApp } from '../../src/http/app.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
 import { WORKER_NAMES, startWorkers, type RunningWorkers, type WorkerName } from '../../workers/run.ts';
 import { DEADLINES_QUEUE } from '../../src/queue/names.ts';
-import { batchTable, costDetails, costTable, CostMeter, measureCost, type BatchRow, type PhaseCost } from './costs.ts';
+import { costSections, CostMeter, measureCost, type BatchRow, type PhaseCost } from './costs.ts';
 import {
   batchListOption, batchSetting, beginBench, benchEnv, deadLetters, describePostgres, describeRedis, numberOption, queueDepths, queuesIdle,
   startBenchServices, startWorkerProcess, TimeoutError, UsageError, type Teardown, type WorkerProcess,
@@ -57,7 +57,7 @@ import {
 import {
   CpuMeter, threadSyscalls, fmtBytes, fmtInt, fmtMs, fmtRate, rssBytes, sleep, summarize, table, targetsTable, until, type Summary, type TargetRow,
 } from './lib.ts';
-import { Profiler, topTable } from './profile.ts';
+import { Profiler } from './profile.ts';
 
 // ── options ──────────────────────────────────────────────────────────────────────────────────
 
@@ -1287,26 +1287,15 @@ function printCosts(out: string[], report: Partial<Report>, options: Options): v
     redis: 'redis-server',
     postgres: 'postgres, all processes (not the poller\'s backend)',
   };
-  if (report.costs?.length) {
-    out.push('');
-    out.push('Cost per report (costs.ts: counted, not estimated; n/a says why); the window ends when the downstream jobs are done too');
-    out.push(costTable(report.costs, cpuLabels, 'report'));
-    out.push(...costDetails(report.costs));
-  }
-  if (report.batches?.length) {
-    out.push('');
-    out.push('Saturation per LAPOR_QUEUE_BATCH_MAX (each on a fresh gateway and worker process, after a warm-up)');
-    out.push(batchTable(report.batches, 'persisted/s', 'until persisted', fmtMs));
-    if (report.batches.some((b) => !b.applied)) out.push('(not applied: this build does not know LAPOR_QUEUE_BATCH_MAX, and refuses unknown LAPOR_ settings; the row is the default pipeline)');
-  }
-  for (const { title, file } of report.profiles ?? []) {
-    out.push('');
-    try {
-      out.push(topTable(title, file));
-    } catch (err) {
-      out.push(`${title}: ${file}: ${(err as Error).message}`);
-    }
-  }
+  costSections(out, report, {
+    costTitle: 'Cost per report (costs.ts: counted, not estimated; n/a says why); the window ends when the downstream jobs are done too',
+    cpuLabels,
+    unit: 'report',
+    batchTitle: 'Saturation per LAPOR_QUEUE_BATCH_MAX (each on a fresh gateway and worker process, after a warm-up)',
+    rateLabel: 'persisted/s',
+    latencyLabel: 'until persisted',
+    fmtMs,
+  });
 }
 
 const growth = (t: RssTrack | undefined) => (t?.start && t.end !== undefined ? (100 * (t.end - t.start)) / t.start : Number.NaN);

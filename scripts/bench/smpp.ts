@@ -39,14 +39,14 @@ import { DEADLINES_QUEUE } from '../../src/queue/names.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
 import { WORKER_NAMES, startWorkers, type RunningWorkers } from '../../workers/run.ts';
 import { SmscSimulator, type FloodResult, type SubmitRecord } from '../smsc/simulator.ts';
-import { batchTable, costDetails, costTable, CostMeter, measureCost, type BatchRow, type PhaseCost } from './costs.ts';
+import { costSections, CostMeter, measureCost, type BatchRow, type PhaseCost } from './costs.ts';
 import { ensureKannel, startKannel } from './kannel.ts';
 import {
   batchListOption, batchSetting, beginBench, benchEnv, deadLetters, describeRedis, numberOption, queueDepths, queuesIdle, startBenchServices,
   startWorkerProcess, Teardown, TimeoutError, type BenchServices, type WorkerProcess,
 } from './harness.ts';
 import { fmtInt, fmtMs, fmtRate, summarize, table, targetsTable, until, type Summary, type TargetRow } from './lib.ts';
-import { Profiler, topTable } from './profile.ts';
+import { Profiler } from './profile.ts';
 
 interface Options {
   n: number;
@@ -673,26 +673,14 @@ function printCosts(out: string[], report: BenchReport, options: Options): void 
     redis: 'redis-server',
     postgres: 'postgres, all processes',
   };
-  if (report.costs?.length) {
-    out.push('');
-    out.push('Cost per message (costs.ts: counted, not estimated; n/a says why); the whole-path window ends when the queues are idle again');
-    out.push(costTable(report.costs, cpuLabels));
-    out.push(...costDetails(report.costs));
-  }
-  if (report.batches?.length) {
-    out.push('');
-    out.push('Whole path per LAPOR_QUEUE_BATCH_MAX (each on a fresh gateway and worker process, after 300 untimed messages)');
-    out.push(batchTable(report.batches, 'replies/s', 'deliver_sm → reply', fmtMs));
-    if (report.batches.some((b) => !b.applied)) out.push('(not applied: this build does not know LAPOR_QUEUE_BATCH_MAX, and refuses unknown LAPOR_ settings; the row is the default pipeline)');
-  }
-  for (const { title, file } of report.profiles ?? []) {
-    out.push('');
-    try {
-      out.push(topTable(title, file));
-    } catch (err) {
-      out.push(`${title}: ${file}: ${(err as Error).message}`);
-    }
-  }
+  costSections(out, report, {
+    costTitle: 'Cost per message (costs.ts: counted, not estimated; n/a says why); the whole-path window ends when the queues are idle again',
+    cpuLabels,
+    batchTitle: 'Whole path per LAPOR_QUEUE_BATCH_MAX (each on a fresh gateway and worker process, after 300 untimed messages)',
+    rateLabel: 'replies/s',
+    latencyLabel: 'deliver_sm → reply',
+    fmtMs,
+  });
 }
 
 /** The issue's targets, measured side by side with Kannel in this run. */
