@@ -81,6 +81,8 @@ interface Options {
   profileDir: string | undefined;
   /** Reports to push through in the soak; undefined: no soak. */
   soak: number | undefined;
+  /** Repeat the saturation run with a second `lapor worker` process on the same gateway. */
+  secondWorker: boolean;
 }
 
 const USAGE = `usage: npm run bench:ingest -- [options]
@@ -105,6 +107,8 @@ const USAGE = `usage: npm run bench:ingest -- [options]
                     p50/p99, Redis commands, PostgreSQL statements, commits, fsyncs, CPU per report
   --profile DIR     write V8 CPU profiles (.cpuprofile) of the gateway and of the worker process around
                     each saturation run into DIR, and print their top 15 functions by self time
+  --second-worker   after the paced run, start a second \`lapor worker …\` process beside the first and
+                    run saturation again: what a second worker process adds on this box
   --soak N          at the end, push N reports through the whole path at 80 % of the saturation rate,
                     sampling the memory (RSS) of the gateway and worker processes; stops at --timeout`;
 
@@ -129,6 +133,7 @@ function parseOptions(argv: string[]): Options {
       batch: { type: 'string' },
       profile: { type: 'string' },
       soak: { type: 'string' },
+      'second-worker': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -156,6 +161,7 @@ function parseOptions(argv: string[]): Options {
     batch: batchListOption(values.batch),
     profileDir: values.profile,
     soak: values.soak === undefined ? undefined : num('soak', values.soak, 0, 1, 100_000_000),
+    secondWorker: values['second-worker'],
   };
 }
 
@@ -640,6 +646,7 @@ interface GatewayContext {
  */
 class HttpGateway {
   worker: WorkerProcess | undefined;
+  private readonly extraWorkers: WorkerProcess[] = [];
   private workers: RunningWorkers | undefined;
   /** Queues with a consumer (the deadline sweep's is left out: its next run always waits). */
   private consumed: Queue[] = [];
@@ -689,6 +696,13 @@ class HttpGateway {
     return { url: this.url, concurrency, workers };
   }
 
+  /** Another `lapor worker` process on the same queues, as scaling out a role is done. */
+  async addWorkerProcess(): Promise<void> {
+    const { options, teardown, deadline } = this.ctx;
+    const env = { ...this.ctx.env, ...batchSetting(undefined).env };
+    this.extraWorkers.push(await startWorkerProcess({ stages: options.stages, env, queues: this.runtime.queues.all(), teardown, deadline }));
+  }
+
   consumedQueues(): readonly Queue[] {
     return this.consumed;
   }
@@ -706,6 +720,7 @@ class HttpGateway {
       await this.app?.close();
       await this.workers?.close();
       await this.worker?.close();
+      for (const extra of this.extraWorkers) await extra.close();
       await this.runtime.close();
     })());
   }
@@ -1072,6 +1087,17 @@ async function main(): Promise<number> {
     if (pacedDrain.ok) report.paced.drainAfterMs = pacedDrain.ms;
     if (paced.value.timedOut || !pacedDrain.ok) throw new TimeoutError('paced run');
 
+    // 4c. what a second worker process adds (same gateway, same settings)
+    if (options.secondWorker && gateway.worker) {
+      await gateway.addWorkerProcess();
+      say('second worker process started');
+      await warmUp(Math.min(options.warmup, 300));
+      const two = await saturation('saturation-2-workers');
+      addErrors(two.errors);
+      report.secondWorker = { one: sat.result.persistedPerSecond, two: two.result.persistedPerSecond, p99: two.result.persist?.p99 };
+      report.costs.push({ label: 'two workers', cost: two.cost });
+    }
+
     // 5. saturation once per --batch value, each on a gateway (and worker process) of its own
     report.batches = [];
     for (const batchMax of options.batch) {
@@ -1162,6 +1188,7 @@ interface Report {
   batches: BatchRow[];
   profiles: { title: string; file: string }[];
   soak: SoakResult;
+  secondWorker: { one: number; two: number; p99: number | undefined };
   rowsInPostgres: number;
   deadLetters: number;
   elapsedS: number;
@@ -1210,6 +1237,11 @@ function print(report: Partial<Report>, options: Options): void {
   if (sat) {
     rows.push([`saturation: HTTP 201 (${fmtInt(sat.created)}/${fmtInt(sat.planned)})`, fmtRate(sat.acceptedPerSecond), ...lat(sat.http)]);
     rows.push([`saturation: until persisted (${fmtInt(sat.persisted)})`, fmtRate(sat.persistedPerSecond), ...lat(sat.persist)]);
+  }
+  if (report.secondWorker) {
+    const { one, two } = report.secondWorker;
+    rows.push([`saturation, a second worker process: until persisted`, fmtRate(two), '', '', fmtMs(report.secondWorker.p99), '']);
+    rows.push([`  (one worker process: ${fmtRate(one)}; the second adds ${((two / one - 1) * 100).toFixed(0)} %)`, '', '', '', '', '']);
   }
   const paced = report.paced;
   if (paced) {
