@@ -8,6 +8,7 @@ import { DataKeys } from '../../src/core/crypto.ts';
 import { CHANNEL_IDS, normalizeAddress } from '../../src/core/inbound.ts';
 import { DEADLINES_QUEUE, INBOUND_QUEUE, notifyQueueName } from '../../src/queue/names.ts';
 import { createDatabase, eventually, testEnvVars } from './env.ts';
+import { smsBindVars } from './sms.ts';
 import type { GatewayProcess } from './gateway-process.ts';
 
 /**
@@ -56,13 +57,7 @@ export async function gatewayEnv(sim: SmscSimulator, overrides: Record<string, s
   const databaseUrl = await createDatabase();
   const env = testEnvVars({
     LAPOR_DATABASE_URL: databaseUrl,
-    // As test/helpers/sms.ts binds its gateways: a fast window, quick reconnects, a short lease.
-    LAPOR_SMPP_URLS: `smpp://lapor:secret@127.0.0.1:${sim.port}?id=sim&tps=1000&window=50`,
-    LAPOR_SMPP_RECONNECT_MIN_MS: '50',
-    LAPOR_SMPP_RECONNECT_MAX_MS: '200',
-    LAPOR_SMPP_LEASE_MS: '2000',
-    LAPOR_SMPP_RATE_LIMIT_PER_HOUR: '100000',
-    LAPOR_SMPP_CONCAT_TIMEOUT_MS: '1000',
+    ...smsBindVars(sim.port),
     LAPOR_SMPP_DEDUP_MINUTES: String(SMS_DEDUP_WINDOW_MS / 60_000),
     // A job of a killed process is taken up again within a couple of seconds of the restart.
     LAPOR_QUEUE_LOCK_MS: '2000',

@@ -9,18 +9,7 @@ import { createTestEnv, type TestEnv } from './env.ts';
  */
 export async function smsGateway(env: Record<string, string> = {}): Promise<{ sim: SmscSimulator; env: TestEnv; close(): Promise<void> }> {
   const sim = await SmscSimulator.start({ systemId: 'lapor', password: 'secret', receiptDelayMs: 5 });
-  const gateway = await createTestEnv({
-    channels: ['sms'],
-    env: {
-      LAPOR_SMPP_URLS: `smpp://lapor:secret@127.0.0.1:${sim.port}?id=sim&tps=1000&window=50`,
-      LAPOR_SMPP_RECONNECT_MIN_MS: '50',
-      LAPOR_SMPP_RECONNECT_MAX_MS: '200',
-      LAPOR_SMPP_LEASE_MS: '2000',
-      LAPOR_SMPP_RATE_LIMIT_PER_HOUR: '100000',
-      LAPOR_SMPP_CONCAT_TIMEOUT_MS: '1000',
-      ...env,
-    },
-  });
+  const gateway = await createTestEnv({ channels: ['sms'], env: { ...smsBindVars(sim.port), ...env } });
   await sim.waitForBind(10_000);
   return {
     sim,
@@ -29,6 +18,18 @@ export async function smsGateway(env: Record<string, string> = {}): Promise<{ si
       await gateway.close();
       await sim.close();
     },
+  };
+}
+
+/** How test gateways bind to a simulator: a fast window, quick reconnects, a short lease, no rate limit in the way. */
+export function smsBindVars(simPort: number): Record<string, string> {
+  return {
+    LAPOR_SMPP_URLS: `smpp://lapor:secret@127.0.0.1:${simPort}?id=sim&tps=1000&window=50`,
+    LAPOR_SMPP_RECONNECT_MIN_MS: '50',
+    LAPOR_SMPP_RECONNECT_MAX_MS: '200',
+    LAPOR_SMPP_LEASE_MS: '2000',
+    LAPOR_SMPP_RATE_LIMIT_PER_HOUR: '100000',
+    LAPOR_SMPP_CONCAT_TIMEOUT_MS: '1000',
   };
 }
 

@@ -3,6 +3,7 @@ import { SmscSimulator } from '../../../scripts/smsc/simulator.ts';
 import { freePort } from '../../../src/local/services.ts';
 import { notifyEffect } from '../../../src/queue/queues.ts';
 import { createTestEnv, eventually, type TestEnv } from '../../helpers/env.ts';
+import { smsBindVars } from '../../helpers/sms.ts';
 
 /**
  * A process that cannot send SMS — its SMSC not bound yet, or the bind held by another process —
@@ -17,11 +18,7 @@ beforeAll(async () => {
   port = await freePort();
   env = await createTestEnv({
     channels: ['sms'],
-    env: {
-      LAPOR_SMPP_URLS: `smpp://lapor:secret@127.0.0.1:${port}?id=sim&tps=1000&window=50`,
-      LAPOR_SMPP_RECONNECT_MIN_MS: '50',
-      LAPOR_SMPP_RECONNECT_MAX_MS: '200',
-    },
+    env: smsBindVars(port),
   });
 });
 afterAll(async () => {
