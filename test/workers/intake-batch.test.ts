@@ -6,6 +6,7 @@ import { listDeadLetters } from '../../src/queue/dlq.ts';
 import type { InboundJob } from '../../src/queue/jobs.ts';
 import { toInboundMessage } from '../../adapters/sms/inbound.ts';
 import { createIntakeProcessor } from '../../workers/intake.ts';
+import { createNotifyProcessor } from '../../workers/notify.ts';
 import { createTestEnv, eventually, type TestEnv } from '../helpers/env.ts';
 
 /**
@@ -215,6 +216,20 @@ describe('a batch job', () => {
     const process = createIntakeProcessor(env.runtime);
     expect(await process(batchJob([entry(sent(boundary - 50 * 60_000))]))).toBe('new_report');
     expect(await process(batchJob([entry(sent(boundary + 20 * 60_000))]))).toBe('new_report');
+  });
+
+  it('that is malformed fails for good at once, and so does a notify job naming no rows', async () => {
+    const process = createIntakeProcessor(env.runtime);
+    for (const data of [{ messages: 'nope' }, { messages: [] }, { messages: [entry(sms(complaint(500)))], extra: 1 }]) {
+      await expect(process({ id: 'b_bad', name: 'batch', data } as unknown as Job)).rejects.toMatchObject({ name: 'UnrecoverableError', message: expect.stringMatching(/malformed inbound batch job/) });
+    }
+    const web = env.runtime.adapters.get('web')!;
+    const notify = createNotifyProcessor(env.runtime, web as never, () => undefined);
+    for (const data of [{ ids: [] }, { ids: ['1; DROP TABLE messages'] }, { ids: 'all' }]) {
+      await expect(notify({ id: 'nb_bad', name: 'batch', data } as unknown as Job)).rejects.toMatchObject({ name: 'UnrecoverableError' });
+    }
+    // Ids of rows that do not exist, or are not replies waiting: nothing is sent, nothing fails.
+    expect(await notify({ id: 'nb_none', name: 'batch', data: { ids: ['999999999'] } } as unknown as Job)).toBe('0 sent, 0 failed, 1 already handled');
   });
 
   it('lets the rules see the earlier messages of the same batch', async () => {
