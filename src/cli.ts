@@ -4,11 +4,14 @@ import { ConfigError, loadConfig, loadRules } from '../config/load.ts';
 import type { RulesConfig } from '../config/rules.ts';
 import type { Config } from '../config/schema.ts';
 import { WORKER_NAMES, startWorkers, type WorkerName } from '../workers/run.ts';
+import { xConfigured } from '../adapters/x/config.ts';
 import { smscAccounts } from '../adapters/sms/config.ts';
 import { CHANNEL_IDS, type ChannelId } from './core/inbound.ts';
 
 /** Channels whose adapter holds an upstream link of its own. */
-const PULL_CHANNELS = ['sms'] as const satisfies readonly ChannelId[];
+const PULL_CHANNELS = ['sms', 'x'] as const satisfies readonly ChannelId[];
+/** Channels whose provider also pushes to /webhooks/<channel>: the API process takes those deliveries. */
+const WEBHOOK_CHANNELS = ['x'] as const satisfies readonly ChannelId[];
 import { listDeadLetters, replayDeadLetters } from './queue/dlq.ts';
 import { createLogger, wantsPrettyLogs } from './log.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
@@ -120,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'start':
         return await serve(config, log, rules, { http: true, workers: [...WORKER_NAMES], channels: [...PULL_CHANNELS] });
       case 'api':
-        return await serve(config, log, rules, { http: true, workers: [], channels: [] });
+        return await serve(config, log, rules, { http: true, workers: [], channels: [], webhooks: [...WEBHOOK_CHANNELS] });
       case 'worker': {
         const unknown = rest.filter((w) => !(WORKER_NAMES as readonly string[]).includes(w));
         if (!rest.length || unknown.length) {
@@ -136,7 +139,7 @@ export async function main(argv: string[]): Promise<number> {
           return 64;
         }
         // The web channel's inbound side is the API.
-        if (channel === 'web') return await serve(config, log, rules, { http: true, workers: [], channels: [] });
+        if (channel === 'web') return await serve(config, log, rules, { http: true, workers: [], channels: [], webhooks: [...WEBHOOK_CHANNELS] });
         if (!(PULL_CHANNELS as readonly string[]).includes(channel)) {
           process.stderr.write(`the ${channel} adapter is not built yet\n`);
           return 69;
@@ -271,6 +274,39 @@ async function startSimulator(config: Config, log: Logger): Promise<{ config: Co
   };
 }
 
+/** `auto`: with no X credentials, `npm start` polls a fake X API a second terminal can tweet at. */
+function wantsXSimulator(config: Config, roles: Roles): boolean {
+  if (config.x.simulator === 'on') return true;
+  return config.x.simulator === 'auto' && roles.http && roles.workers.length > 0 && !xConfigured(config.x);
+}
+
+async function startXSimulator(config: Config, log: Logger): Promise<{ config: Config; stop: () => Promise<void> }> {
+  const { FakeXApi } = await import('../scripts/x/fake-api.ts');
+  const fake = await FakeXApi.start({ port: config.x.simulatorPort });
+  log.info(
+    { api: fake.url, try: `npm run sim:x -- tweet --from @warga "@${fake.account.username} #lapor lampu jalan mati di Jl. Melati"` },
+    'no X credentials: started the fake X API on loopback',
+  );
+  return {
+    config: {
+      ...config,
+      x: {
+        ...config.x,
+        apiBase: fake.url,
+        bearerToken: fake.credentials.bearerToken,
+        appKey: fake.credentials.consumerKey,
+        appSecret: fake.credentials.consumerSecret,
+        accessToken: fake.credentials.accessToken,
+        accessSecret: fake.credentials.accessSecret,
+        account: fake.account.username,
+        // A newcomer's tweet is answered in seconds, not at the production interval.
+        pollIntervalMs: Math.min(config.x.pollIntervalMs, 2_000),
+      },
+    },
+    stop: () => fake.stop(),
+  };
+}
+
 /** What would otherwise fail half-way through start-up, checked before anything starts. */
 async function preflight(config: Config, http: boolean): Promise<void> {
   if (!config.redisUrl || !config.databaseUrl || !config.dataKey || !config.trackingKey) checkDataDirWritable(config.dataDir);
@@ -280,8 +316,10 @@ async function preflight(config: Config, http: boolean): Promise<void> {
 interface Roles {
   http: boolean;
   workers: WorkerName[];
-  /** Pull channels whose links (SMPP binds…) this process holds. */
+  /** Pull channels whose links (SMPP binds, the X poller) this process holds. */
   channels: ChannelId[];
+  /** Channels whose webhooks this process answers without holding their links (the API). */
+  webhooks?: ChannelId[];
 }
 
 async function serve(initialConfig: Config, log: Logger, rules: RulesConfig, roles: Roles): Promise<number> {
@@ -312,10 +350,17 @@ async function serve(initialConfig: Config, log: Logger, rules: RulesConfig, rol
       stops.push(simulated.stop);
       config = simulated.config;
     }
-    const runtime: Runtime = await openRuntime(config, log, { rules, channels: roles.channels, role: String(log.bindings().role ?? 'lapor') });
+    if (roles.channels.includes('x') && wantsXSimulator(config, roles)) {
+      const simulated = await startXSimulator(config, log);
+      stops.push(simulated.stop);
+      config = simulated.config;
+    }
+    const channels = [...new Set([...roles.channels, ...(roles.webhooks ?? [])])];
+    const runtime: Runtime = await openRuntime(config, log, { rules, channels, role: String(log.bindings().role ?? 'lapor') });
     stops.push(() => runtime.close());
     for (const adapter of runtime.adapters.values()) {
-      if (signalled || !adapter.start) continue;
+      // A channel only taking webhooks here is not started: its links are held elsewhere.
+      if (signalled || !adapter.start || !(roles.channels as string[]).concat('web').includes(adapter.id)) continue;
       await adapter.start();
       stops.push(() => adapter.stop?.() ?? Promise.resolve());
     }

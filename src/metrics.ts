@@ -5,16 +5,18 @@ import type { Queues } from './queue/queues.ts';
 /** One registry per process, so tests running several apps do not share counters. */
 export function createMetrics(queues: Queues) {
   const registry = new Registry();
+  /** States of a link that is serving: an SMSC bind bound, the X poller polling or its webhook taking deliveries. */
+  const UP_STATES = new Set(['bound', 'polling', 'webhook']);
   /** Set by the composition root once the adapters exist. */
   const links: { probe: () => { channel: string; status: LinkStatus }[] } = { probe: () => [] };
   new Gauge({
     name: 'lapor_channel_link_up',
-    help: 'Upstream links of this process (SMSC binds…): 1 up, 0 not; state says why (connecting, backoff, standby: lease held elsewhere).',
+    help: 'Upstream links of this process (SMSC binds, the X poller): 1 up, 0 not; state says why (connecting, backoff, rate_limited, budget_spent, standby: lease held elsewhere).',
     labelNames: ['channel', 'link', 'state'] as const,
     registers: [registry],
     collect() {
       this.reset();
-      for (const { channel, status } of links.probe()) this.set({ channel, link: status.link, state: status.state }, status.state === 'bound' ? 1 : 0);
+      for (const { channel, status } of links.probe()) this.set({ channel, link: status.link, state: status.state }, UP_STATES.has(status.state) ? 1 : 0);
     },
   });
   collectDefaultMetrics({ register: registry, prefix: 'lapor_' });
@@ -29,6 +31,18 @@ export function createMetrics(queues: Queues) {
     name: 'lapor_inbound_rejected_total',
     help: 'Inbound messages refused at the edge, by channel and reason.',
     labelNames: ['channel', 'reason'] as const,
+    registers: [registry],
+  });
+  const inboundIgnored = new Counter({
+    name: 'lapor_inbound_ignored_total',
+    help: 'Provider items read and not for us (X: a retweet, a mention without the hashtag), by channel and reason.',
+    labelNames: ['channel', 'reason'] as const,
+    registers: [registry],
+  });
+  const providerSpend = new Counter({
+    name: 'lapor_provider_spend_total',
+    help: 'What a paid provider API counts against the plan, by channel and kind (X: posts read, posts and direct messages sent).',
+    labelNames: ['channel', 'kind'] as const,
     registers: [registry],
   });
   const httpDuration = new Histogram({
@@ -75,7 +89,7 @@ export function createMetrics(queues: Queues) {
     },
   });
 
-  return { registry, inboundAccepted, inboundRejected, httpDuration, httpRefused, links, breaches };
+  return { registry, inboundAccepted, inboundRejected, inboundIgnored, providerSpend, httpDuration, httpRefused, links, breaches };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

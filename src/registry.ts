@@ -2,8 +2,10 @@ import type { Logger } from 'pino';
 import { createSmsAdapter } from '../adapters/sms/index.ts';
 import { smscAccounts } from '../adapters/sms/config.ts';
 import { createWebAdapter } from '../adapters/web/index.ts';
+import { xConfigured } from '../adapters/x/config.ts';
+import { createXAdapter } from '../adapters/x/index.ts';
 import type { Config } from '../config/schema.ts';
-import type { ChannelAdapter, DeliverySink, IntakeSink } from './core/channel.ts';
+import type { ChannelAdapter, CursorStore, DeliverySink, IntakeSink } from './core/channel.ts';
 import type { DataKeys } from './core/crypto.ts';
 import { normalizeAddress, type ChannelId } from './core/inbound.ts';
 import type { Metrics } from './metrics.ts';
@@ -16,6 +18,7 @@ export interface AdapterContext {
   log: Logger;
   intake: IntakeSink;
   deliveries: DeliverySink;
+  cursors: CursorStore;
   keys: DataKeys;
   metrics: Metrics;
 }
@@ -46,7 +49,24 @@ export const ADAPTERS = {
       },
     });
   },
-  x: null,
+  x: (context) => {
+    if (!xConfigured(context.config.x)) return undefined;
+    const { metrics } = context;
+    return createXAdapter({
+      settings: context.config.x,
+      redis: context.redis,
+      prefix: context.config.queue.prefix,
+      log: context.log.child({ channel: 'x' }),
+      intake: context.intake,
+      cursors: context.cursors,
+      publicUrl: context.config.publicUrl,
+      counters: {
+        ignored: (reason) => metrics.inboundIgnored.inc({ channel: 'x', reason }),
+        malformed: (reason) => metrics.inboundRejected.inc({ channel: 'x', reason: `malformed_${reason}` }),
+        spent: (kind, count) => metrics.providerSpend.inc({ channel: 'x', kind }, count),
+      },
+    });
+  },
   email: null,
   telegram: null,
   whatsapp: null,

@@ -56,13 +56,15 @@ export function createIntakeProcessor(deps: WorkerDeps) {
     const unique = [...new Map(messages.map((m) => [store.receiptKey(m.channel, m.externalId), m])).values()];
     const newReports: NewReport[] = [];
     const others: { message: InboundMessage; command: Exclude<CitizenCommand, { type: 'new_report' }> }[] = [];
-    for (const message of unique) {
-      const command = commandFor(deps, message);
-      if (command.type === 'new_report') newReports.push({ message, text: command.text, privacy: command.privacy });
+    const commands = new Map<InboundMessage, CitizenCommand | 'ignored'>(unique.map((m) => [m, commandFor(deps, m)]));
+    await placeInThreads(deps, commands);
+    const outcomes: string[] = [];
+    for (const [message, command] of commands) {
+      if (command === 'ignored') outcomes.push('ignored');
+      else if (command.type === 'new_report') newReports.push({ message, text: command.text, privacy: command.privacy });
       else others.push({ message, command });
     }
 
-    const outcomes: string[] = [];
     const filed = await fileNewReports(deps, sequence, newReports);
     crashPoint('intake-filed');
     outcomes.push(...filed.filed.map(() => 'new_report'));
@@ -168,6 +170,30 @@ async function handleInTransaction(deps: WorkerDeps, message: InboundMessage, co
   });
 }
 
+/**
+ * A message that names no report but answers in a conversation (InboundMessage.thread) adds to the
+ * report of that conversation when its author owns the report. Anyone else's is taken on its own,
+ * or ignored when the channel says it counts only as a follow-up (`ownerOnly`): a stranger replying
+ * in a citizen's thread learns nothing of the report and files nothing into it.
+ */
+async function placeInThreads(deps: WorkerDeps, commands: Map<InboundMessage, CitizenCommand | 'ignored'>): Promise<void> {
+  const asking = [...commands].filter((e): e is [InboundMessage & { thread: NonNullable<InboundMessage['thread']> }, Extract<CitizenCommand, { type: 'new_report' }>] => Boolean(e[0].thread) && e[1] !== 'ignored' && e[1].type === 'new_report');
+  if (!asking.length) return;
+  const channels = [...new Set(asking.map(([m]) => m.channel))];
+  const found = new Map(
+    (await Promise.all(channels.map(async (channel) => {
+      const ids = asking.filter(([m]) => m.channel === channel).flatMap(([m]) => m.thread.ids);
+      return [...(await store.threadReports(deps.db, channel, ids))].map(([id, report]) => [`${channel}:${id}`, report] as const);
+    }))).flat(),
+  );
+  for (const [message, command] of asking) {
+    const report = message.thread.ids.map((id) => found.get(`${message.channel}:${id}`)).find((r) => r !== undefined);
+    const owner = report && message.sender && report.contactHash === contactHashOf(deps, message.sender.address);
+    if (owner) commands.set(message, { type: 'follow_up', ref: { ok: true, id: report.trackingId }, text: command.text });
+    else if (message.thread.ownerOnly) commands.set(message, 'ignored');
+  }
+}
+
 function commandFor(deps: WorkerDeps, message: InboundMessage): CitizenCommand {
   if (message.form) {
     const privacy = message.form.rahasia ? 'rahasia' : message.form.anonim ? 'anonim' : 'public';
@@ -206,8 +232,10 @@ async function handle(deps: WorkerDeps, tx: Tx, message: InboundMessage, command
       const report = found.report;
       const id = report.trackingId;
       if (command.type === 'status_query') {
-        // A rahasia or anonim report's state is told only to its own reporter.
-        if ((report.rahasia || report.anonim) && !found.owner) {
+        // A rahasia or anonim report's state is told only to its own reporter; on a channel whose
+        // answers everyone sees (X), every report's state is.
+        const inPublic = deps.adapters.get(message.channel)?.capabilities.publicReplies === true;
+        if ((report.rahasia || report.anonim || inPublic) && !found.owner) {
           return { outcome: 'unknown_id', effects: [reply('unknown_id', { trackingId: id })] };
         }
         const status = STATUS_LABELS[report.status][message.lang ?? report.lang];

@@ -2,7 +2,7 @@ import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { ChannelAdapter, SendResult } from '../src/core/channel.ts';
 import { crashPoint } from '../src/core/crash.ts';
 import { SendError } from '../src/core/errors.ts';
-import { renderNotification } from '../src/core/notifications.ts';
+import { isNotificationKind, renderNotification } from '../src/core/notifications.ts';
 import { STATUS_LABELS } from '../src/core/report.ts';
 import { NotifyBatchJobSchema, NotifyJobSchema, ReplyTargetSchema, type ReplyTarget } from '../src/queue/jobs.ts';
 import { withTransaction } from '../src/store/db.ts';
@@ -132,6 +132,9 @@ async function sendQueued(
             text: String(keys.open('thread', row.sealedText)),
             to: to?.to,
             replyContext: to?.replyContext ?? {},
+            kind: isNotificationKind(row.kind) ? row.kind : undefined,
+            privacy: row.privacy,
+            lang: row.lang ?? deps.config.lang,
           });
           marks.push({ id: row.id, status: result.status, transportId: result.transportId });
         } catch (err) {

@@ -10,7 +10,7 @@ import { sanitizeText } from '../../src/core/text.ts';
 import { SmppClient } from './client.ts';
 import { smscAccounts, type SmsSettings } from './config.ts';
 import { classifyDeliver, joinParts, msisdnOf, previousDedupKey, toInboundMessage, type Classified } from './inbound.ts';
-import { Lease } from './lease.ts';
+import { Lease } from '../../src/queue/lease.ts';
 import { sendSms } from './outbound.ts';
 import { STATUS, type DeliverSm } from './pdu.ts';
 import { Reassembler } from './reassembly.ts';
@@ -212,7 +212,7 @@ export function createSmsAdapter(context: SmsAdapterContext): SmsAdapter {
     id: 'sms',
     // Replies are capped at maxSegments GSM-7 segments; the templates are sized to fit three.
     limits: { maxTextLength: settings.maxSegments * 153 },
-    capabilities: { keywords: true },
+    capabilities: { keywords: true, publicReplies: false },
     normalize({ pdu, account }, { now }): InboundMessage | Ignored {
       const classified = classifyDeliver(pdu, account);
       if (classified.kind !== 'message') return { ignored: true, reason: classified.kind };

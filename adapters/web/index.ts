@@ -28,7 +28,7 @@ export function createWebAdapter(): WebAdapter {
   return {
     id: 'web',
     limits: { maxTextLength: 2_000 },
-    capabilities: { keywords: false },
+    capabilities: { keywords: false, publicReplies: false },
     normalize(input, { now }): InboundMessage {
       // The route has already resolved any Idempotency-Key to this tracking ID, so the ID is the
       // message's identity. (Keying the receipt on the Idempotency-Key would outlive the key's Redis

@@ -1,4 +1,6 @@
 import type { ChannelId, InboundMessage, InboundMessageInput } from './inbound.ts';
+import type { Privacy } from './keywords.ts';
+import type { Lang, NotificationKind } from './notifications.ts';
 
 /** What a channel can carry, so templates and splitting fit it. */
 export interface ChannelLimits {
@@ -12,6 +14,11 @@ export interface ChannelCapabilities {
    * conversational channels go through the one keyword parser (src/core/keywords.ts).
    */
   keywords: boolean;
+  /**
+   * Whether what we send is seen by everyone (a reply on X is a public post). Such a channel is told
+   * the state of a report only by the report's own author: a stranger asking learns nothing.
+   */
+  publicReplies: boolean;
 }
 
 /** One message to a citizen, already rendered in their language. */
@@ -23,11 +30,17 @@ export interface OutboundMessage {
   /** The citizen's address on the channel (decrypted only for the send). */
   to: string | undefined;
   replyContext: Record<string, string>;
+  /** What the notification is about, so a channel whose replies are public can say less of it. */
+  kind: NotificationKind | undefined;
+  /** The report's privacy ('public' for a reply about no report): anonim and rahasia are never told in public. */
+  privacy: Privacy;
+  lang: Lang;
 }
 
 export interface SendResult {
   /** `sent`: handed to the provider; `stored`: the channel is the status page itself. */
   status: 'sent' | 'stored';
+  /** The provider's id of what was sent; several (SMS segments, a post and a direct message) space-separated. */
   transportId?: string;
 }
 
@@ -58,6 +71,25 @@ export interface ChannelAdapter<Raw = unknown> {
    * that can send, instead of failing them and spending their attempts.
    */
   canSend?(): boolean;
+  /**
+   * Push channels answer their provider's webhook here (`/webhooks/<channel>`, GET and POST, the raw
+   * body untouched so a signature over its bytes can be checked). Answer 2xx only once what came is
+   * stored: the provider delivers again otherwise.
+   */
+  webhook?(request: WebhookRequest): Promise<WebhookAnswer>;
+}
+
+export interface WebhookRequest {
+  method: 'GET' | 'POST';
+  query: Record<string, string | string[] | undefined>;
+  headers: Record<string, string | string[] | undefined>;
+  /** The exact bytes received (empty for a GET). */
+  rawBody: Buffer;
+}
+
+export interface WebhookAnswer {
+  status: number;
+  body: unknown;
 }
 
 export interface LinkStatus {
@@ -66,6 +98,8 @@ export interface LinkStatus {
   state: string;
   /** False when this process should be serving the link and is not. */
   ok: boolean;
+  /** More for the operator (X: the month's budget spent so far). */
+  detail?: string;
 }
 
 /**
@@ -81,4 +115,13 @@ export interface IntakeSink {
 export interface DeliverySink {
   /** `retrying`: no message has that transport id yet (its commit may still be on its way); tried again later. */
   record(update: { channel: ChannelId; transportId: string; state: 'delivered' | 'failed' | 'pending'; detail: string }): Promise<'updated' | 'unknown' | 'retrying'>;
+}
+
+/**
+ * Where a pull channel keeps its place in the provider's stream (X's newest mention, a mailbox's
+ * last UID), in PostgreSQL (src/store/cursors.ts), so a restart resumes where it stopped.
+ */
+export interface CursorStore {
+  get(channel: ChannelId, account: string): Promise<unknown>;
+  set(channel: ChannelId, account: string, cursor: unknown): Promise<void>;
 }

@@ -135,6 +135,16 @@ export const InboundMessageSchema = z
     text: textField({ max: MAX_TEXT_CHARS }),
     attachments: z.array(AttachmentSchema).max(20).default([]),
     receivedAt: z.iso.datetime({ offset: true }),
+    /**
+     * The conversation this message answers, where the channel has threads (a reply on X, an e-mail's
+     * In-Reply-To): provider ids of earlier messages, ours (a notification's transport id) or the
+     * citizen's (a message's external id). A message that names no report itself is a follow-up of
+     * the report of that thread when its author owns the report. From anyone else it is taken on its
+     * own — or, with `ownerOnly`, ignored (X: a reply without #lapor is a report only as a follow-up).
+     */
+    thread: z
+      .strictObject({ ids: z.array(cleanString(1, 512)).min(1).max(10), ownerOnly: z.boolean().default(false) })
+      .optional(),
     /** Some of the message never arrived (a long SMS missing parts): filed anyway, marked. */
     incomplete: z.boolean().optional(),
     /** The language the citizen chose, when the channel knows it (the web form's `lang`). */

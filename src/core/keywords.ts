@@ -7,7 +7,9 @@
 //   2. tokenize the start of the message     (words, digit groups, @mentions; everything else is a "gap")
 //   3. the first token(s) name a keyword?    -> that keyword's handler decides, or declines
 //   4. the first token is a tracking ID?     -> follow-up (or status query when nothing follows)
-//   5. otherwise, or when a handler declined -> the whole message is a new public report
+//   5. otherwise, or when a handler declined -> a short status question naming one valid ID anywhere?
+//                                               ("laporan saya 5950309441 gmn statusnya?") -> status query
+//   6. otherwise                             -> the whole message is a new public report
 // A handler declines when the keyword is really the first word of a sentence ("Cek ombak di pantai ...",
 // "Bantuan PKH tidak cair ..."), so a complaint is never swallowed by a command. Spam is not decided here:
 // it comes out as a report and the verification rules deal with it.
@@ -54,6 +56,19 @@ export type KeywordOptions = KeywordLists & {
   helpTopicMaxWords: number;
   /** ... and by at most this many characters. @defaultValue 40 */
   helpTopicMaxLength: number;
+  /**
+   * Words or phrases that ask how a report is doing, anywhere in a message without a command keyword.
+   * Together with exactly one valid tracking ID in a short message they make a status query (step 5 above).
+   * Matched exactly (after NFKC and lower-casing), never with a typo: these are common words.
+   */
+  statusQuestion: readonly string[];
+  /**
+   * A status question has at most this many words and numbers (@mentions not counted); a longer message is a
+   * complaint, even one that mentions an earlier report. Above 31 it acts as 31: only the start of a message
+   * is read.
+   * @defaultValue 25
+   */
+  statusQuestionMaxWords: number;
 };
 
 // Bahasa Indonesia first, English accepted. Short words get their usual variants spelled out because
@@ -78,6 +93,20 @@ export const defaultKeywords: KeywordOptions = {
   idMinDigits: 6,
   helpTopicMaxWords: 2,
   helpTopicMaxLength: 40,
+  // Informal spellings included ("gmn", "blm ada tanggapan"), since there is no typo tolerance here.
+  // "kabar" also covers "blm ada kabar"; "sampai mana" covers "sdh sampai mana".
+  statusQuestion: [
+    'status', 'statusnya', 'kabar', 'kabarnya', 'perkembangan', 'perkembangannya', 'progres', 'progresnya',
+    'progress', 'progressnya', 'tindak lanjut', 'tindak lanjutnya', 'tindaklanjut', 'sampai mana', 'sampai dimana',
+    'sampai di mana', 'sejauh mana', 'gimana', 'gmn', 'gmna', 'bagaimana', 'bgmn', 'kapan', 'kpn',
+    'belum ada tanggapan', 'blm ada tanggapan', 'belum ditanggapi', 'blm ditanggapi', 'belum ada respon',
+    'blm ada respon', 'any news', 'any update', 'when',
+  ],
+  // 25 words holds a polite question with context ("Selamat siang Bapak/Ibu, saya mau menanyakan laporan saya
+  // nomor ... yang sudah 3 minggu belum ada kabar, bagaimana statusnya? Terima kasih." has 23; the X corpus
+  // question 13). Length alone does not tell a complaint (the SMS corpus reports have 18 to 73 words): the ID and
+  // the question word do, and the limit keeps a long complaint that cites an earlier report a report.
+  statusQuestionMaxWords: 25,
 };
 
 // DESIGN.md "The report": tracking IDs have at most 10 digits. Digit groups are joined up to this many.
@@ -180,6 +209,7 @@ type CompiledKeywords = {
   phrases: readonly { kind: KeywordKind; words: readonly string[] }[];
   exactWords: ReadonlySet<string>;
   notKeywords: ReadonlySet<string>;
+  statusQuestions: readonly (readonly string[])[];
 };
 
 const matchWords = (s: string): string[] => s.normalize('NFKC').toLowerCase().split(/\s+/u).filter((w) => w !== '');
@@ -195,6 +225,7 @@ function compile(options: KeywordOptions): CompiledKeywords {
     phrases,
     exactWords: new Set(phrases.flatMap((p) => p.words)),
     notKeywords: new Set(options.notKeywords.flatMap(matchWords)),
+    statusQuestions: options.statusQuestion.map(matchWords).filter((words) => words.length > 0),
   };
   compiledCache.set(options, compiled);
   return compiled;
@@ -360,6 +391,40 @@ function leadingId(original: string, tokens: readonly Token[], at: number): Citi
   return hasContent(text) ? { type: 'follow_up', ref, text } : { type: 'status_query', ref };
 }
 
+// "min, laporan saya no 5950309441 udh 3 minggu blm ada kabar, gmn statusnya?" asks for the status of
+// 5950309441 though no CEK starts it. It takes all three: a short message (a complaint that mentions an earlier
+// report is long, and stays a report), exactly one valid ID (two leave us guessing which one; a wrong check
+// digit is likelier an account or phone number than a mistyped ID, so it never turns a complaint into a query),
+// and a question word. Only full-length IDs count, as in `leadingId`: a 6-digit amount passes Damm 1 time in 10.
+function statusQuestion(original: string, tokens: readonly Token[], from: number, k: CompiledKeywords): CitizenCommand | undefined {
+  const { statusQuestionMaxWords } = k.options;
+  const last = tokens[tokens.length - 1];
+  // The tokenizer stops after SCAN_MAX_CHARS / SCAN_MAX_TOKENS: anything left after its last token means the
+  // message is longer than what was read, so not short.
+  if (last === undefined || hasContent(original.slice(last.end))) return undefined;
+  if (tokens.slice(from).filter((t) => t.kind !== 'mention').length > statusQuestionMaxWords) return undefined;
+
+  const asks = k.statusQuestions.some((words) =>
+    tokens.some((_, i) => i >= from && words.every((word, n) => tokens[i + n]?.kind === 'word' && tokens[i + n]?.value === word)),
+  );
+  if (!asks) return undefined;
+
+  // The same ID written twice is still one report.
+  const ids = new Set<string>();
+  for (let i = from; i < tokens.length; ) {
+    const id = readId(tokens, i);
+    if (!id) {
+      i += 1;
+      continue;
+    }
+    const ref = parseTrackingId(id.value);
+    if (ref.ok && looksLikeTrackingId(id.value)) ids.add(ref.id);
+    i = id.next;
+  }
+  const [only] = ids;
+  return ids.size === 1 && only !== undefined ? { type: 'status_query', ref: { ok: true, id: only } } : undefined;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 
 /**
@@ -378,5 +443,5 @@ export function parseCitizenMessage(text: string, options: KeywordOptions = defa
 
   const match = findKeyword(tokens, at, keywords);
   const command = match ? handlers[match.kind]({ original: text, tokens, at, match, keywords }) : leadingId(text, tokens, at);
-  return command ?? { type: 'new_report', text: text.trim(), privacy: 'public' };
+  return command ?? statusQuestion(text, tokens, at, keywords) ?? { type: 'new_report', text: text.trim(), privacy: 'public' };
 }

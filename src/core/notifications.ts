@@ -17,6 +17,10 @@ export function renderNotification(kind: NotificationKind, lang: Lang, vars: Tem
   });
 }
 
+export function isNotificationKind(kind: string | null | undefined): kind is NotificationKind {
+  return typeof kind === 'string' && Object.hasOwn(TEMPLATES, kind);
+}
+
 function isPlaceholder(name: string): name is keyof typeof PLACEHOLDER_LIMITS {
   return Object.hasOwn(PLACEHOLDER_LIMITS, name);
 }

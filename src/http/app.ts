@@ -12,6 +12,7 @@ import type { Runtime } from '../runtime.ts';
 import { InboundRefusedError } from '../core/errors.ts';
 import { EnqueueUnavailableError } from '../queue/queues.ts';
 import { createHttpLimits } from './limits.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import { healthRoutes } from './routes/health.ts';
 import { pageRoutes } from './pages/plugin.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -145,6 +146,7 @@ export async function buildApp(deps: HttpDeps) {
   await app.register(authRoutes(deps), { prefix: '/api/v1' });
   await app.register(adminRoutes(deps), { prefix: '/api/v1/admin' });
   await app.register(pageRoutes(deps));
+  await app.register(webhookRoutes(deps));
   return app;
 }
 

@@ -243,6 +243,25 @@ export async function lockKeys(tx: Tx, keys: readonly string[]): Promise<void> {
 }
 
 /**
+ * The reports that provider ids of a conversation belong to (InboundMessage.thread): one of our
+ * notifications (its transport id) or one of the citizen's messages (its external id).
+ */
+export async function threadReports(db: Queryable, channel: string, ids: readonly string[]): Promise<Map<string, { trackingId: string; contactHash: string | null }>> {
+  if (!ids.length) return new Map();
+  const { rows } = await db.query<{ id: string; trackingId: string; contactHash: string | null }>(
+    `SELECT p.transport_id AS id, r.tracking_id AS "trackingId", r.contact_hash AS "contactHash"
+     FROM outbound_parts p JOIN messages m ON m.id = p.message_id JOIN reports r ON r.seq = m.report_seq
+     WHERE p.channel = $1 AND p.transport_id = ANY($2::text[])
+     UNION ALL
+     SELECT i.external_id, r.tracking_id, r.contact_hash
+     FROM inbound_receipts i JOIN reports r ON r.seq = i.report_seq
+     WHERE i.channel = $1 AND i.external_id = ANY($2::text[])`,
+    [channel, ids],
+  );
+  return new Map(rows.map((r) => [r.id, { trackingId: r.trackingId, contactHash: r.contactHash }]));
+}
+
+/**
  * What replayed messages led to: the jobs their receipts recorded (messages handled one at a time)
  * and the outbound rows of their reports still waiting to be sent (reports filed in a batch).
  */
@@ -412,6 +431,9 @@ export interface QueuedOutbound {
   trackingId: string | null;
   /** The report's sealed reporter: where the notification goes unless its job says otherwise. */
   sealedReporter: string | null;
+  kind: string | null;
+  privacy: 'public' | 'anonim' | 'rahasia';
+  lang: 'id' | 'en' | null;
 }
 
 /**
@@ -421,7 +443,8 @@ export interface QueuedOutbound {
 export async function lockQueuedOutbound(tx: Tx, ids: readonly string[]): Promise<QueuedOutbound[]> {
   const { rows } = await tx.query<QueuedOutbound>(
     `SELECT m.id::text, m.notify_key AS "notifyKey", m.sealed_text AS "sealedText", r.tracking_id AS "trackingId",
-            rp.sealed AS "sealedReporter"
+            rp.sealed AS "sealedReporter", m.kind, r.lang,
+            CASE WHEN r.rahasia THEN 'rahasia' WHEN r.anonim THEN 'anonim' ELSE 'public' END AS privacy
      FROM messages m LEFT JOIN reports r ON r.seq = m.report_seq LEFT JOIN reporters rp ON rp.id = r.reporter_id
      WHERE m.id = ANY($1::bigint[]) AND m.direction = 'out' AND m.status = 'queued'
      ORDER BY m.id FOR UPDATE OF m SKIP LOCKED`,

@@ -203,6 +203,79 @@ describe('parseCitizenMessage, hand-written cases', () => {
 
 // ---------------------------------------------------------------------------------------------------------
 
+// A short question naming one valid ID anywhere, with no command keyword in front (keywords.ts step 5).
+describe('parseCitizenMessage, a status question anywhere in the message', () => {
+  const id = withCheckDigit('595030944'); // 5950309441, the X corpus report of @hendro_sj
+  const other = withCheckDigit('552085646'); // 5520856467
+  const mistyped = `${id.slice(0, 9)}${(Number(id[9]) + 1) % 10}`;
+  const status = (ref: string): CitizenCommand => ({ type: 'status_query', ref: ok(ref) });
+  const longComplaint =
+    `Jalan di depan SDN 2 Sukamaju rusak lagi, lubangnya makin dalam dan sudah dua motor jatuh minggu ini. ` +
+    `Dulu sudah saya laporkan dengan nomor ${id} dan sempat ditambal, tapi kapan diperbaiki dengan benar?`;
+
+  // shared/corpus/twitter/mentions-status-new-thread.json, as the X adapter hands it over (our @handle and
+  // #lapor removed: the hashtag addresses us, it is no LAPOR keyword).
+  it('reads the X corpus question', () => {
+    const tweet = 'min, laporan saya no 5950309441 udh 3 minggu blm ada kabar, gmn statusnya?';
+    expect(parseCitizenMessage(tweet)).toEqual(status('5950309441'));
+    expect(parseCitizenMessage(`@LAPOR1708 ${tweet}`)).toEqual(status('5950309441'));
+  });
+
+  const cases: readonly (readonly [string, CitizenCommand])[] = [
+    [`what is the status of ${id}?`, status(id)],
+    [`Pak, laporan ${id.slice(0, 3)} ${id.slice(3, 6)} ${id.slice(6)} sdh sampai mana ya`, status(id)],
+    [`Kapan laporan #${id} ditindaklanjuti?`, status(id)],
+    [`laporan ${id} blm ada tanggapan`, status(id)],
+    [`Selamat siang Bapak/Ibu, saya mau menanyakan laporan saya nomor ${id} yang sudah 3 minggu belum ada kabar, bagaimana statusnya? Terima kasih.`, status(id)],
+    // The same ID twice is still one report.
+    [`Mau tanya statusnya laporan ${id}, laporan ${id} itu`, status(id)],
+    // The keyword handlers keep their meaning: CEK declined ("cek laporan saya"), so step 5 reads the message.
+    [`Cek laporan saya ${id} gimana?`, status(id)],
+    // Not a status question, each for want of one thing: a valid ID, few words, one ID, a question word.
+    [`Saya transfer ke rekening ${mistyped} kapan uangnya kembali?`, report(`Saya transfer ke rekening ${mistyped} kapan uangnya kembali?`)],
+    [longComplaint, report(longComplaint)],
+    [`laporan ${id} dan ${other} gimana statusnya?`, report(`laporan ${id} dan ${other} gimana statusnya?`)],
+    [`Laporan ${id}: lampu jalan mati lagi`, report(`Laporan ${id}: lampu jalan mati lagi`)],
+    // Legacy 8-digit IDs are read after CEK only; here they could be any number.
+    ['laporan 13579024 gimana?', report('laporan 13579024 gimana?')],
+    // Only where no keyword decided: LAPOR files, RAHASIA keeps its privacy, a leading ID stays a follow-up.
+    [`LAPOR laporan ${id} gimana statusnya`, report(`laporan ${id} gimana statusnya`)],
+    [`RAHASIA laporan ${id} gimana statusnya`, report(`laporan ${id} gimana statusnya`, 'rahasia')],
+    [`${id} gimana statusnya?`, { type: 'follow_up', ref: ok(id), text: 'gimana statusnya?' }],
+  ];
+  it.each(cases)('%j', (input, expected) => {
+    expect(parseCitizenMessage(input)).toEqual(expected);
+  });
+
+  it('counts words up to statusQuestionMaxWords, and reads the question words from the options', () => {
+    const words = (n: number): string => Array.from({ length: n }, () => 'kata').join(' ');
+    expect(parseCitizenMessage(`${words(22)} ${id} statusnya?`).type).toBe('status_query'); // 24 words
+    expect(parseCitizenMessage(`${words(23)} ${id} statusnya?`).type).toBe('status_query'); // 25
+    expect(parseCitizenMessage(`${words(24)} ${id} statusnya?`).type).toBe('new_report'); // 26
+    // Only what the tokenizer read counts: a question hidden after 600 characters is a long message.
+    expect(parseCitizenMessage(`laporan ${id}${'.'.repeat(700)} gimana?`).type).toBe('new_report');
+    const options = { ...defaultKeywords, statusQuestion: ['piye'], statusQuestionMaxWords: 3 };
+    expect(parseCitizenMessage(`laporan ${id} piye`, options)).toEqual(status(id));
+    expect(parseCitizenMessage(`laporan ${id} gimana`, options)).toEqual(report(`laporan ${id} gimana`));
+    expect(parseCitizenMessage(`laporan saya ${id} piye`, options)).toEqual(report(`laporan saya ${id} piye`));
+  });
+
+  it('finds any valid ID next to any question word, and never a mistyped one', () => {
+    const phrase = fc.constantFrom(...defaultKeywords.statusQuestion);
+    fc.assert(
+      fc.property(validId, phrase, fc.nat({ max: 9 }), fc.integer({ min: 1, max: 9 }), (valid, question, position, delta) => {
+        expect(parseCitizenMessage(`min, laporan ${valid} ${question}?`)).toEqual(status(valid));
+        const digit = (Number(valid[position]) + delta) % 10;
+        const typo = valid.slice(0, position) + String(digit) + valid.slice(position + 1);
+        expect(parseCitizenMessage(`min, laporan ${typo} ${question}?`).type).toBe('new_report');
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+
 // Any UTF-16 code unit: lone surrogates, control characters, unassigned code points.
 const anyUnit = fc.integer({ min: 0, max: 0xffff }).map((u) => String.fromCharCode(u));
 const validId = fc.stringMatching(/^[1-9][0-9]{8}$/).map(withCheckDigit);

@@ -19,11 +19,13 @@ export function healthRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
           if (count === 0) throw new Error('no worker consumes the inbound queue');
         }),
         // A link another process serves (its lease) is fine; one this process should serve and cannot is not.
-        ...deps.metrics.links.probe().map(({ channel, status }) =>
-          check(`${channel}_${status.link}`, async () => {
+        ...deps.metrics.links.probe().map(async ({ channel, status }) => {
+          const result = await check(`${channel}_${status.link}`, async () => {
             if (!status.ok) throw new Error(`${status.link} is ${status.state}`);
-          }),
-        ),
+          });
+          // The state and what the operator should know of it (X: the month's budget so far).
+          return { ...result, state: status.state, ...(status.detail ? { detail: status.detail } : {}) };
+        }),
       ]);
       const ready = checks.every((c) => c.ok);
       return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks, deadLetters: await deadLetters() });

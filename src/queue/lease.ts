@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 /**
- * One live bind per SMSC account across every process: a Redis key holding the owner's id, set with
+ * One holder across every process (an SMSC bind, the X poller): a Redis key holding the owner's id, set with
  * NX and a TTL, renewed while held. When the holder dies the key expires and another process takes
  * over. Renewal and release compare the owner first, so a process never extends or deletes a lease
  * it lost.

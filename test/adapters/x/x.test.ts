@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { weightedLength } from '../../../adapters/x/weighted.ts';
+import type { FakeXApi } from '../../../scripts/x/fake-api.ts';
+import { eventually, type TestEnv } from '../../helpers/env.ts';
+import { handles, xContactHash, xGateway } from '../../helpers/x.ts';
+
+/**
+ * X end to end over HTTP: a fake X API v2 (scripts/x/fake-api.ts) holds the citizens' tweets, the
+ * gateway polls its mentions timeline with the bearer token, files reports in PostgreSQL and answers
+ * in the thread with OAuth 1.0a-signed posts, which the fake verifies as X would.
+ */
+
+let fake: FakeXApi;
+let env: TestEnv;
+let close: () => Promise<void>;
+const newUser = handles();
+
+beforeAll(async () => {
+  ({ fake, env, close } = await xGateway());
+});
+afterAll(async () => {
+  await close?.();
+});
+
+async function reportsOf(userId: string) {
+  const { rows } = await env.runtime.db.query<{ seq: string; tracking_id: string; text: string; rahasia: boolean; status: string }>(
+    `SELECT seq::text, tracking_id, text, rahasia, status FROM reports WHERE contact_hash = $1 ORDER BY seq`,
+    [xContactHash(env, userId)],
+  );
+  return rows;
+}
+
+async function oneReportOf(userId: string) {
+  const rows = await eventually(async () => {
+    const found = await reportsOf(userId);
+    return found.length ? found : undefined;
+  }, 10_000, `a report of ${userId}`);
+  expect(rows).toHaveLength(1);
+  return rows[0]!;
+}
+
+async function replyIn(tweetId: string, matching: RegExp) {
+  return eventually(async () => fake.posts({ inReplyTo: tweetId }).find((p) => matching.test(p.text)), 10_000, `a reply to ${tweetId} matching ${matching}`);
+}
+
+describe('a citizen tweets @LAPOR1708 #lapor', () => {
+  it('files one report and answers in the thread with its tracking ID', async () => {
+    const user = newUser();
+    const tweet = fake.tweet({ from: user, text: '@LAPOR1708 #lapor lampu jalan mati di Jl. Melati' });
+    const report = await oneReportOf(user.id);
+    expect(report.text).toBe('lampu jalan mati di Jl. Melati');
+    const reply = await replyIn(tweet.id, /diterima/);
+    expect(reply.text).toContain(report.tracking_id);
+    expect(weightedLength(reply.text)).toBeLessThanOrEqual(280);
+    // The reply says nothing of the citizen but their number to keep.
+    expect(reply.text).not.toContain(user.username);
+  });
+
+  it('answers CEK in the thread to the report\'s author, and tells a stranger nothing', async () => {
+    const owner = newUser();
+    const tweet = fake.tweet({ from: owner, text: '@LAPOR1708 #lapor saluran air tersumbat di Jalan Mawar' });
+    const report = await oneReportOf(owner.id);
+    const ours = await replyIn(tweet.id, /diterima/);
+
+    const asked = fake.tweet({ from: owner, text: `@LAPOR1708 CEK ${report.tracking_id}`, inReplyTo: ours.id });
+    const status = await replyIn(asked.id, /Status laporan/);
+    expect(status.text).toContain(report.tracking_id);
+
+    const stranger = newUser();
+    const nosy = fake.tweet({ from: stranger, text: `@LAPOR1708 #lapor CEK ${report.tracking_id}` });
+    const answer = await replyIn(nosy.id, /.*/);
+    expect(answer.text).not.toMatch(/Status laporan/);
+    expect(answer.text).not.toContain('Mawar');
+    expect(await reportsOf(stranger.id)).toHaveLength(0);
+  });
+
+  it('adds a reply in the report\'s thread to the report, only from its author', async () => {
+    const owner = newUser();
+    const tweet = fake.tweet({ from: owner, text: '@LAPOR1708 #lapor tiang listrik miring di depan pasar' });
+    const report = await oneReportOf(owner.id);
+    const ours = await replyIn(tweet.id, /diterima/);
+    const more = fake.tweet({ from: owner, text: '@LAPOR1708 tiangnya juga ada yg retak', inReplyTo: ours.id });
+    await replyIn(more.id, /Tambahan informasi/);
+    const stranger = newUser();
+    fake.tweet({ from: stranger, text: '@LAPOR1708 wah parah ini', inReplyTo: ours.id });
+    const { rows } = await eventually(async () => {
+      const result = await env.runtime.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM messages WHERE report_seq = $1 AND direction = 'in'`, [report.seq]);
+      return result.rows[0]!.n === 2 ? result : undefined;
+    }, 10_000, 'the follow-up in the thread');
+    expect(rows[0]!.n).toBe(2);
+    // The stranger's chatter files nothing, and is not answered.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await reportsOf(stranger.id)).toHaveLength(0);
+    expect(fake.posts().filter((p) => p.in_reply_to_tweet_id && fake.tweetById(p.in_reply_to_tweet_id)?.author_id === stranger.id)).toHaveLength(0);
+  });
+
+  it('keeps a rahasia report out of public: a neutral notice in the thread, the detail by direct message', async () => {
+    const user = newUser();
+    const tweet = fake.tweet({ from: user, text: '@LAPOR1708 #lapor RAHASIA kepala desa Mekarsari minta jatah 10% dari BLT warga' });
+    const report = await oneReportOf(user.id);
+    expect(report.rahasia).toBe(true);
+    const notice = await replyIn(tweet.id, /pesan langsung/);
+    expect(notice.text).not.toMatch(/Mekarsari|BLT|kepala desa/);
+    const dm = await eventually(async () => fake.dms({ to: user.id })[0], 10_000, 'the direct message');
+    expect(dm.text).toContain(report.tracking_id);
+  });
+
+  it('says in public only how to open direct messages when they are closed', async () => {
+    const user = newUser();
+    fake.setUser(user.id, { acceptsDms: false, username: user.username });
+    const tweet = fake.tweet({ from: user, text: '@LAPOR1708 #lapor ANONIM pungli di loket samsat' });
+    await oneReportOf(user.id);
+    const notice = await replyIn(tweet.id, /pesan langsung/);
+    expect(notice.text).toMatch(/Izinkan pesan langsung/);
+    expect(notice.text).not.toMatch(/pungli|samsat/);
+    expect(fake.dms({ to: user.id })).toHaveLength(0);
+  });
+
+  it('files nothing for a retweet, a mention without the hashtag or #laporan', async () => {
+    const user = newUser();
+    const original = fake.tweet({ from: user, text: '@LAPOR1708 #lapor trotoar rusak di Jl. Kenanga' });
+    await oneReportOf(user.id);
+    const other = newUser();
+    fake.tweet({ from: other, retweetOf: original.id });
+    fake.tweet({ from: other, text: '@LAPOR1708 antrean lama sekali' });
+    fake.tweet({ from: other, text: '@LAPOR1708 #laporan antrean lama sekali' });
+    await new Promise((r) => setTimeout(r, 800));
+    expect(await reportsOf(other.id)).toHaveLength(0);
+    expect(await reportsOf(user.id)).toHaveLength(1);
+  });
+});
