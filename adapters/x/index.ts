@@ -78,6 +78,7 @@ export function createXAdapter(context: XAdapterContext): XAdapter {
   let accountId = settings.userId;
   let state = settings.mode === 'poll' ? 'starting' : 'webhook';
   let timer: NodeJS.Timeout | undefined;
+  let refresher: NodeJS.Timeout | undefined;
   let running = false;
   let failures = 0;
   let polling: Promise<void> | undefined;
@@ -162,7 +163,8 @@ export function createXAdapter(context: XAdapterContext): XAdapter {
   async function send(message: OutboundMessage): Promise<SendResult> {
     if (!canPost(settings)) throw new SendError('unavailable', 'x: no user-context credentials to post with (LAPOR_X_APP_KEY, _APP_SECRET, _ACCESS_TOKEN, _ACCESS_SECRET)');
     await budget.refresh();
-    if (budget.left('posts') <= 0) throw new SendError('throttled', 'x: the monthly post budget is spent', { retryAfterMs: budget.untilNextMonth() });
+    // Checked again within a minute, not only at the month's end: the operator may raise the budget.
+    if (budget.left('posts') <= 0) throw new SendError('throttled', 'x: the monthly post budget is spent', { retryAfterMs: Math.min(budget.untilNextMonth(), 60_000) });
     const tweetId = message.replyContext.tweetId;
     const userId = message.to?.replace(/^x:/, '') || message.replyContext.authorId;
     const trackingId = message.trackingId ?? '';
@@ -268,11 +270,15 @@ export function createXAdapter(context: XAdapterContext): XAdapter {
     poll,
     async start() {
       await budget.refresh().catch(() => undefined);
+      // canSend() reads the budget as last seen; other processes spend it too, and a month ends.
+      refresher = setInterval(() => void budget.refresh().catch(() => undefined), Math.min(settings.pollIntervalMs, 30_000));
+      refresher.unref();
       if (settings.mode === 'poll') lease.start();
     },
     async stop() {
       running = false;
       clearTimeout(timer);
+      clearInterval(refresher);
       await polling?.catch(() => undefined);
       await lease.stop();
     },

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { weightedLength } from '../../../adapters/x/weighted.ts';
 import type { FakeXApi } from '../../../scripts/x/fake-api.ts';
 import { eventually, type TestEnv } from '../../helpers/env.ts';
+import { account, call } from '../../helpers/operators.ts';
 import { handles, xContactHash, xGateway } from '../../helpers/x.ts';
 
 /**
@@ -127,5 +128,50 @@ describe('a citizen tweets @LAPOR1708 #lapor', () => {
     await new Promise((r) => setTimeout(r, 800));
     expect(await reportsOf(other.id)).toHaveLength(0);
     expect(await reportsOf(user.id)).toHaveLength(1);
+  });
+});
+
+describe('an operator works the report', () => {
+  /** Verified, forwarded to PLN, given to a unit, answered: what the operator workflow does. */
+  async function answer(trackingId: string, text: string) {
+    const admin = await account(env, 'super_admin');
+    const pln = await account(env, 'agency_admin', { agency: 'pln' });
+    const liaison = await account(env, 'liaison', { unit: 'pln-uid-jabar' });
+    const step = async (who: typeof admin, action: string, body: unknown) => {
+      const res = await call(env, 'POST', `/api/v1/admin/reports/${trackingId}/${action}`, who, body);
+      expect(res.statusCode, res.body).toBe(200);
+    };
+    await step(admin, 'verify', { kind: 'pengaduan', weight: 'sedang' });
+    await step(admin, 'dispose', { agency: 'pln' });
+    await step(pln, 'dispose', { unit: 'pln-uid-jabar' });
+    await step(liaison, 'answer', { text });
+  }
+
+  it('the answer reaches the citizen in the thread, fitted to 280 with the tracking ID kept', async () => {
+    const user = newUser();
+    const tweet = fake.tweet({ from: user, text: '@LAPOR1708 #lapor listrik padam tiap malam di Desa Cibiru' });
+    const report = await oneReportOf(user.id);
+    await replyIn(tweet.id, /diterima/);
+    await answer(report.tracking_id, `Gangguan trafo sudah diperbaiki oleh tim UID Jawa Barat. ${'Terima kasih atas kesabaran Bapak/Ibu. '.repeat(4)}`);
+    const forwarded = await replyIn(tweet.id, /diteruskan/);
+    expect(forwarded.text).toContain('PLN');
+    const answered = await replyIn(tweet.id, /menanggapi/);
+    expect(answered.text).toContain(report.tracking_id);
+    expect(answered.text).toContain('Gangguan trafo');
+    expect(weightedLength(answered.text)).toBeLessThanOrEqual(280);
+  });
+
+  it('a rahasia report\'s answer goes by direct message only: nothing more in public', async () => {
+    const user = newUser();
+    const tweet = fake.tweet({ from: user, text: '@LAPOR1708 #lapor RAHASIA petugas meteran minta uang damai di Desa Cibiru' });
+    const report = await oneReportOf(user.id);
+    await replyIn(tweet.id, /pesan langsung/);
+    await answer(report.tracking_id, 'Petugas yang bersangkutan sudah diperiksa oleh unit kepatuhan.');
+    const dm = await eventually(async () => fake.dms({ to: user.id }).find((d) => /menanggapi/.test(d.text)), 10_000, 'the answer by direct message');
+    expect(dm.text).toContain('diperiksa');
+    // The receipt's neutral notice is all the thread ever shows.
+    const inPublic = fake.posts({ inReplyTo: tweet.id });
+    expect(inPublic).toHaveLength(1);
+    expect(inPublic[0]!.text).not.toMatch(/meteran|uang damai|PLN|diperiksa/);
   });
 });
