@@ -66,6 +66,10 @@ describe('a citizen tweets @LAPOR1708 #lapor', () => {
     const asked = fake.tweet({ from: owner, text: `@LAPOR1708 CEK ${report.tracking_id}`, inReplyTo: ours.id });
     const status = await replyIn(asked.id, /Status laporan/);
     expect(status.text).toContain(report.tracking_id);
+    // Asked again: X refuses a post identical to a recent one, so the answer says when it was given.
+    const again = fake.tweet({ from: owner, text: `@LAPOR1708 CEK ${report.tracking_id}`, inReplyTo: status.id });
+    const second = await replyIn(again.id, /Status laporan/);
+    expect(second.text).toMatch(/\(\d\d\.\d\d\.\d\d WIB\)$/);
 
     const stranger = newUser();
     const nosy = fake.tweet({ from: stranger, text: `@LAPOR1708 #lapor CEK ${report.tracking_id}` });
@@ -173,5 +177,35 @@ describe('an operator works the report', () => {
     const inPublic = fake.posts({ inReplyTo: tweet.id });
     expect(inPublic).toHaveLength(1);
     expect(inPublic[0]!.text).not.toMatch(/meteran|uang damai|PLN|diperiksa/);
+  });
+});
+
+describe('privacy', () => {
+  it('an anonim tweet\'s author is hidden from the agency; the logs hold no handle, name or words', async () => {
+    const user = { ...newUser(), name: 'Siti Rahmawati' };
+    const tweet = fake.tweet({ from: user, text: '@LAPOR1708 #lapor ANONIM kabel listrik menjuntai di atas sekolah Desa Cibiru' });
+    const report = await oneReportOf(user.id);
+    await replyIn(tweet.id, /pesan langsung/);
+    const admin = await account(env, 'super_admin');
+    expect((await call(env, 'POST', `/api/v1/admin/reports/${report.tracking_id}/verify`, admin, { kind: 'pengaduan', weight: 'sedang' })).statusCode).toBe(200);
+    expect((await call(env, 'POST', `/api/v1/admin/reports/${report.tracking_id}/dispose`, admin, { agency: 'pln' })).statusCode).toBe(200);
+    const pln = await account(env, 'agency_admin', { agency: 'pln' });
+    const seen = await call(env, 'GET', `/api/v1/admin/reports/${report.tracking_id}`, pln);
+    expect(seen.statusCode).toBe(200);
+    expect(seen.body).not.toContain(user.username);
+    expect(seen.body).not.toContain(user.id);
+    expect((await call(env, 'GET', `/api/v1/admin/reports/${report.tracking_id}/reporter`, pln)).statusCode).toBe(403);
+
+    const logs = env.logs.join('\n');
+    for (const secret of [user.username, user.name, user.id, 'kabel listrik menjuntai']) expect(logs).not.toContain(secret);
+  });
+
+  it('a public report\'s author is known to the admin by handle, as the reporter', async () => {
+    const user = newUser();
+    fake.tweet({ from: user, text: '@LAPOR1708 #lapor got mampet di Jl. Anggrek' });
+    const report = await oneReportOf(user.id);
+    const admin = await account(env, 'super_admin');
+    const reporter = await call(env, 'GET', `/api/v1/admin/reports/${report.tracking_id}/reporter`, admin);
+    expect(reporter.json()).toMatchObject({ channel: 'x', name: `@${user.username}`, address: `x:${user.id}` });
   });
 });
