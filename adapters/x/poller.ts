@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { CursorStore, Ignored, IntakeSink } from '../../src/core/channel.ts';
+import { crashPoint } from '../../src/core/crash.ts';
 import { InboundRefusedError } from '../../src/core/errors.ts';
 import type { InboundMessage } from '../../src/core/inbound.ts';
 import type { MonthlyBudget } from './budget.ts';
@@ -107,6 +108,8 @@ export async function pollOnce(context: PollerContext, userId: string): Promise<
       if (counted === 'stored') outcome.stored++;
       else outcome.ignored++;
     }
+
+    crashPoint('x-page-stored');
 
     const newestId = cursor.poll ? cursor.poll.newestId : page.data.meta?.newest_id;
     const nextToken = page.data.meta?.next_token;

@@ -12,6 +12,8 @@ export const CRASH_POINTS = [
   'intake-published',
   /** Notify handed a batch to the provider; the rows are not marked sent. */
   'notify-sent',
+  /** A page of X mentions is in the inbound queue; the poll's cursor has not moved. */
+  'x-page-stored',
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
