@@ -5,7 +5,7 @@ import { createWebAdapter } from '../adapters/web/index.ts';
 import { xConfigured } from '../adapters/x/config.ts';
 import { createXAdapter } from '../adapters/x/index.ts';
 import type { Config } from '../config/schema.ts';
-import type { ChannelAdapter, CursorStore, DeliverySink, IntakeSink } from './core/channel.ts';
+import type { AttachmentSink, ChannelAdapter, CursorStore, DeliverySink, IntakeSink } from './core/channel.ts';
 import type { DataKeys } from './core/crypto.ts';
 import { normalizeAddress, type ChannelId } from './core/inbound.ts';
 import type { Metrics } from './metrics.ts';
@@ -19,6 +19,7 @@ export interface AdapterContext {
   intake: IntakeSink;
   deliveries: DeliverySink;
   cursors: CursorStore;
+  attachments: AttachmentSink;
   keys: DataKeys;
   metrics: Metrics;
 }
@@ -59,6 +60,7 @@ export const ADAPTERS = {
       log: context.log.child({ channel: 'x' }),
       intake: context.intake,
       cursors: context.cursors,
+      attachments: context.attachments,
       publicUrl: context.config.publicUrl,
       counters: {
         ignored: (reason) => metrics.inboundIgnored.inc({ channel: 'x', reason }),

@@ -7,6 +7,7 @@ import type { RulesConfig } from '../config/rules.ts';
 import type { Config } from '../config/schema.ts';
 import type { WorkerDeps } from '../workers/deps.ts';
 import { armCrashPoint } from './core/crash.ts';
+import { createAttachmentSink } from './store/attachments.ts';
 import { createCursorStore } from './store/cursors.ts';
 import { createDeliverySink } from './deliveries.ts';
 import { DataKeys } from './core/crypto.ts';
@@ -80,7 +81,7 @@ export async function openRuntime(config: Config, log: Logger, options: RuntimeO
     const deliveries = createDeliverySink(db, log);
     closers.push(async () => deliveries.close());
     const adapters = createAdapters(
-      { config, redis: producer, log, intake: queues.sink, deliveries, cursors: createCursorStore(db), keys: dataKeys, metrics },
+      { config, redis: producer, log, intake: queues.sink, deliveries, cursors: createCursorStore(db), attachments: createAttachmentSink(db, config.attachments.maxBytes), keys: dataKeys, metrics },
       options.channels ?? [],
     );
     metrics.breaches.probe = async () =>

@@ -8,6 +8,7 @@ import { STATUS_LABELS, assertTransition, type ReportStatus } from '../src/core/
 import { EffectSchema, InboundBatchJobSchema, InboundJobSchema, type Effect } from '../src/queue/jobs.ts';
 import { notifyEffect } from '../src/queue/queues.ts';
 import { endReportClocks, resumeReportClocks, startReportClock } from '../src/store/clocks.ts';
+import { claimAttachments } from '../src/store/attachments.ts';
 import { withTransaction, type Tx } from '../src/store/db.ts';
 import * as store from '../src/store/reports.ts';
 import type { WorkerDeps } from './deps.ts';
@@ -246,6 +247,7 @@ async function handle(deps: WorkerDeps, tx: Tx, message: InboundMessage, command
       if (!found.owner) return { outcome: 'not_owner', effects: [reply('unknown_id', { trackingId: id })] };
       if (command.type === 'follow_up') {
         await store.insertInboundMessage(tx, report.seq, message, deps.keys.seal('thread', command.text));
+        await claimAttachments(tx, report.seq, message.attachments.flatMap((a) => (a.ref ? [a.ref] : [])));
         await store.appendEvent(tx, report.seq, { actor: 'citizen', type: 'follow_up', reason: 'reporter added information' });
         await reporterAnswered(deps, tx, report);
         return { outcome: 'follow_up', reportSeq: report.seq, effects: [reply('follow_up_added', { trackingId: id }, id)] };

@@ -30,6 +30,7 @@ export const TweetSchema = z.object({
       urls: z.array(z.object({ url: z.string(), expanded_url: z.string().optional(), media_key: z.string().optional() })).optional(),
     })
     .optional(),
+  attachments: z.object({ media_keys: z.array(z.string()).max(10).optional() }).optional(),
   /** A long post (over 280): `text` holds only its start. */
   note_tweet: z
     .object({
@@ -52,7 +53,7 @@ export type XUser = z.infer<typeof UserSchema>;
 /** One page of a timeline. Items are parsed one by one later, so one odd tweet never costs the page. */
 export const PageSchema = z.object({
   data: z.array(z.unknown()).optional(),
-  includes: z.object({ users: z.array(z.unknown()).optional(), tweets: z.array(z.unknown()).optional() }).optional(),
+  includes: z.object({ users: z.array(z.unknown()).optional(), tweets: z.array(z.unknown()).optional(), media: z.array(z.unknown()).optional() }).optional(),
   meta: z
     .object({ result_count: z.number().optional(), newest_id: Id.optional(), oldest_id: Id.optional(), next_token: z.string().optional() })
     .optional(),

@@ -2,7 +2,7 @@ import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { ChannelAdapter, CursorStore, Ignored, IntakeSink, LinkStatus, OutboundMessage, SendResult, WebhookAnswer, WebhookRequest } from '../../src/core/channel.ts';
+import type { AttachmentSink, ChannelAdapter, CursorStore, Ignored, IntakeSink, LinkStatus, OutboundMessage, SendResult, WebhookAnswer, WebhookRequest } from '../../src/core/channel.ts';
 import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
 import type { InboundMessage } from '../../src/core/inbound.ts';
 import type { Lang } from '../../src/core/notifications.ts';
@@ -11,6 +11,7 @@ import { MonthlyBudget } from './budget.ts';
 import { XApiError, createXClient, type XClient } from './client.ts';
 import { canPost, type XSettings } from './config.ts';
 import { V1TweetSchema, fromV1, toInbound, type Tweet, type XUser } from './inbound.ts';
+import { photosOf } from './media.ts';
 import { nextDelay, pollOnce } from './poller.ts';
 import { fitPost } from './weighted.ts';
 
@@ -38,6 +39,7 @@ export interface XAdapterContext {
   log: Logger;
   intake: IntakeSink;
   cursors: CursorStore;
+  attachments: AttachmentSink;
   publicUrl: string;
   counters: XCounters;
   /** Tests hand in a client; otherwise one is made from the settings. */
@@ -106,6 +108,7 @@ export function createXAdapter(context: XAdapterContext): XAdapter {
         maxResults: settings.pollMaxResults,
         dedupWindowMs: DEDUP_WINDOW_MS,
         normalize: (tweet, users) => normalize(tweet, users),
+        photos: (tweet, media) => photosOf(tweet, media, context.attachments, log),
         counters: { ignored: (reason) => counters.ignored(reason), malformed: () => counters.malformed('tweet') },
       },
       userId,

@@ -3,7 +3,8 @@ import { z } from 'zod';
 import type { CursorStore, Ignored, IntakeSink } from '../../src/core/channel.ts';
 import { crashPoint } from '../../src/core/crash.ts';
 import { InboundRefusedError } from '../../src/core/errors.ts';
-import type { InboundMessage } from '../../src/core/inbound.ts';
+import type { Attachment, InboundMessage } from '../../src/core/inbound.ts';
+import { MediaSchema, type Media } from './media.ts';
 import type { MonthlyBudget } from './budget.ts';
 import { XApiError, type RateLimit, type XClient } from './client.ts';
 import { PageSchema, TweetSchema, UserSchema, type Tweet, type XUser } from './inbound.ts';
@@ -39,9 +40,10 @@ export interface PollOutcome {
 
 /** Tweet fields the normalizer reads; `expansions` bring the authors and the tweets replied to. */
 export const MENTION_QUERY = {
-  expansions: 'author_id,referenced_tweets.id',
-  'tweet.fields': 'author_id,conversation_id,created_at,edit_history_tweet_ids,entities,in_reply_to_user_id,lang,note_tweet,referenced_tweets',
+  expansions: 'author_id,referenced_tweets.id,attachments.media_keys',
+  'tweet.fields': 'attachments,author_id,conversation_id,created_at,edit_history_tweet_ids,entities,in_reply_to_user_id,lang,note_tweet,referenced_tweets',
   'user.fields': 'username,name',
+  'media.fields': 'type,url',
 } as const;
 
 export interface PollerContext {
@@ -55,6 +57,8 @@ export interface PollerContext {
   /** How long an X tweet id is remembered in Redis before PostgreSQL's receipts alone decide. */
   dedupWindowMs: number;
   normalize(tweet: Tweet, users: ReadonlyMap<string, XUser>): InboundMessage | Ignored;
+  /** The tweet's photos, stored as attachments (adapters/x/media.ts). */
+  photos(tweet: Tweet, media: ReadonlyMap<string, Media>): Promise<Attachment[]>;
   counters: { ignored(reason: string): void; malformed(): void };
 }
 
@@ -103,8 +107,13 @@ export async function pollOnce(context: PollerContext, userId: string): Promise<
       const user = UserSchema.safeParse(raw);
       if (user.success) users.set(user.data.id, user.data);
     }
+    const media = new Map<string, Media>();
+    for (const raw of page.data.includes?.media ?? []) {
+      const item = MediaSchema.safeParse(raw);
+      if (item.success) media.set(item.data.media_key, item.data);
+    }
     for (const raw of items) {
-      const counted = await storeOne(context, raw, users);
+      const counted = await storeOne(context, raw, users, media);
       if (counted === 'stored') outcome.stored++;
       else outcome.ignored++;
     }
@@ -125,7 +134,7 @@ export async function pollOnce(context: PollerContext, userId: string): Promise<
 }
 
 /** One tweet of a page into the inbound queue, or a logged reason why not. Storage failures throw. */
-async function storeOne(context: PollerContext, raw: unknown, users: ReadonlyMap<string, XUser>): Promise<'stored' | 'ignored'> {
+async function storeOne(context: PollerContext, raw: unknown, users: ReadonlyMap<string, XUser>, media: ReadonlyMap<string, Media>): Promise<'stored' | 'ignored'> {
   const { log } = context;
   const tweet = TweetSchema.safeParse(raw);
   if (!tweet.success) {
@@ -139,6 +148,7 @@ async function storeOne(context: PollerContext, raw: unknown, users: ReadonlyMap
     log.debug({ tweetId: tweet.data.id, reason: message.reason }, 'x tweet not for us');
     return 'ignored';
   }
+  if (tweet.data.attachments?.media_keys?.length) message.attachments = await context.photos(tweet.data, media);
   try {
     await context.intake.enqueue(message, { windowMs: context.dedupWindowMs });
     return 'stored';

@@ -1,4 +1,4 @@
-import type { ChannelId, InboundMessage, InboundMessageInput } from './inbound.ts';
+import type { Attachment, ChannelId, InboundMessage, InboundMessageInput } from './inbound.ts';
 import type { Privacy } from './keywords.ts';
 import type { Lang, NotificationKind } from './notifications.ts';
 
@@ -124,4 +124,15 @@ export interface DeliverySink {
 export interface CursorStore {
   get(channel: ChannelId, account: string): Promise<unknown>;
   set(channel: ChannelId, account: string, cursor: unknown): Promise<void>;
+}
+
+/**
+ * Where an adapter keeps a file a citizen sent (a photo in a tweet, a bot's document) before the
+ * message naming it is stored: the bytes go to PostgreSQL and the message carries the attachment's
+ * token (`ref`), claimed by its report at intake. The type is read from the bytes (src/core/attachments.ts):
+ * anything but a photo or a PDF, an executable named foto.jpg included, is refused with the reason.
+ */
+export interface AttachmentSink {
+  readonly maxBytes: number;
+  store(file: { name?: string | undefined; data: Buffer }): Promise<Attachment | { refused: string }>;
 }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { AttachmentType } from '../core/attachments.ts';
+import { safeFilename, sniffAttachmentType, type AttachmentType } from '../core/attachments.ts';
+import type { AttachmentSink } from '../core/channel.ts';
 import type { Db, Tx } from './db.ts';
 
 type Queryable = Db | Tx;
@@ -12,17 +13,21 @@ export interface StoredAttachment {
   sha256: string;
 }
 
-/** Keeps an uploaded file until a report claims it by its token. */
-export async function storeAttachment(db: Queryable, file: { filename: string; contentType: AttachmentType; data: Buffer }): Promise<StoredAttachment> {
+/**
+ * Keeps an uploaded file until a report claims it by its token. `reserved`: already promised to a
+ * message on its way to intake (a channel's attachment), so the cleanup of abandoned uploads leaves it.
+ */
+export async function storeAttachment(db: Queryable, file: { filename: string; contentType: AttachmentType; data: Buffer; reserved?: boolean }): Promise<StoredAttachment> {
   const token = `att_${randomBytes(18).toString('base64url')}`;
   const sha256 = createHash('sha256').update(file.data).digest('hex');
-  await db.query(`INSERT INTO attachments (token, filename, content_type, size, sha256, data) VALUES ($1, $2, $3, $4, $5, $6)`, [
+  await db.query(`INSERT INTO attachments (token, filename, content_type, size, sha256, data, reserved_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
     token,
     file.filename,
     file.contentType,
     file.data.length,
     sha256,
     file.data,
+    file.reserved ? new Date() : null,
   ]);
   return { token, filename: file.filename, contentType: file.contentType, size: file.data.length, sha256 };
 }
@@ -93,4 +98,25 @@ export async function removeUnclaimedAttachments(db: Queryable, olderThanHours =
     [olderThanHours],
   );
   return rowCount ?? 0;
+}
+
+/** A channel's attachments, kept as uploads reserved for the message that names them. */
+export function createAttachmentSink(db: Queryable, maxBytes: number): AttachmentSink {
+  return {
+    maxBytes,
+    async store({ name, data }) {
+      if (!data.length) return { refused: 'empty file' };
+      if (data.length > maxBytes) return { refused: `larger than ${maxBytes} bytes` };
+      const type = sniffAttachmentType(data);
+      if (!type) return { refused: 'not a photo or a PDF' };
+      const stored = await storeAttachment(db, { filename: safeFilename(name, type), contentType: type, data, reserved: true });
+      return { filename: stored.filename, contentType: stored.contentType, size: stored.size, sha256: stored.sha256, ref: stored.token };
+    },
+  };
+}
+
+/** The uploads a follow-up names, claimed by the report it adds to. */
+export async function claimAttachments(db: Queryable, seq: string | number, tokens: readonly string[]): Promise<void> {
+  if (!tokens.length) return;
+  await db.query('UPDATE attachments SET report_seq = $1 WHERE token = ANY($2) AND report_seq IS NULL', [seq, tokens]);
 }

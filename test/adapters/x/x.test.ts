@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { weightedLength } from '../../../adapters/x/weighted.ts';
 import type { FakeXApi } from '../../../scripts/x/fake-api.ts';
@@ -207,5 +209,39 @@ describe('privacy', () => {
     const admin = await account(env, 'super_admin');
     const reporter = await call(env, 'GET', `/api/v1/admin/reports/${report.tracking_id}/reporter`, admin);
     expect(reporter.json()).toMatchObject({ channel: 'x', name: `@${user.username}`, address: `x:${user.id}` });
+  });
+});
+
+describe('photos', () => {
+  let files: Server;
+  let base: string;
+  const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(2_000, 7)]);
+  const EXE = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(2_000, 1)]);
+  beforeAll(async () => {
+    // pbs.twimg.com, as far as the gateway can tell.
+    files = createServer((req, res) => {
+      const body = req.url === '/tiang.jpg' ? JPEG : req.url === '/foto.jpg' ? EXE : undefined;
+      res.writeHead(body ? 200 : 404, { 'content-type': 'image/jpeg' }).end(body);
+    });
+    await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => files.close(() => resolve())));
+
+  const attachmentsOf = async (seq: string) =>
+    (await env.runtime.db.query<{ content_type: string; size: number }>('SELECT content_type, size FROM attachments WHERE report_seq = $1', [seq])).rows;
+
+  it('a photo in a report\'s thread is kept with the report; an executable named .jpg and a missing file are left out', async () => {
+    const owner = newUser();
+    const tweet = fake.tweet({ from: owner, text: '@LAPOR1708 #lapor tiang listrik patah di Jl. Dahlia', media: [{ type: 'photo', url: `${base}/foto.jpg` }] });
+    const report = await oneReportOf(owner.id);
+    const ours = await replyIn(tweet.id, /diterima/);
+    expect(await attachmentsOf(report.seq)).toEqual([]);
+    const photo = fake.tweet({ from: owner, text: '@LAPOR1708 ini fotonya min', inReplyTo: ours.id, media: [{ type: 'photo', url: `${base}/tiang.jpg` }, { type: 'photo', url: `${base}/hilang.jpg` }] });
+    await replyIn(photo.id, /Tambahan informasi/);
+    expect(await attachmentsOf(report.seq)).toEqual([{ content_type: 'image/jpeg', size: JPEG.length }]);
+    // The link X adds for the photo is not the citizen's words.
+    const { rows } = await env.runtime.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM messages WHERE report_seq = $1 AND direction = 'in'`, [report.seq]);
+    expect(rows[0]!.n).toBe(2);
   });
 });
