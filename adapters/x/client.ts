@@ -70,10 +70,15 @@ export function createXClient(settings: XSettings): XClient {
   };
   const clientSettings = { httpAgent: agent, plugins: [redirect], compression: false as const };
   const reader = new TwitterApi(settings.bearerToken || 'unset', clientSettings);
-  const writer = new TwitterApi(
-    { appKey: settings.appKey, appSecret: settings.appSecret, accessToken: settings.accessToken, accessSecret: settings.accessSecret },
-    clientSettings,
-  );
+  // twitter-api-v2 throws on an empty app key or secret: without them the channel only reads.
+  const writer =
+    settings.appKey && settings.appSecret
+      ? new TwitterApi({ appKey: settings.appKey, appSecret: settings.appSecret, accessToken: settings.accessToken, accessSecret: settings.accessSecret }, clientSettings)
+      : undefined;
+  const userContext = (): TwitterApi => {
+    if (!writer) throw new XApiError(401, 'x: no user-context credentials (LAPOR_X_APP_KEY, _APP_SECRET, _ACCESS_TOKEN, _ACCESS_SECRET)', undefined, undefined);
+    return writer;
+  };
 
   async function call(request: () => Promise<{ data: unknown; rateLimit?: { limit: number; remaining: number; reset: number } }>): Promise<XResponse> {
     try {
@@ -86,11 +91,11 @@ export function createXClient(settings: XSettings): XClient {
 
   const options = { fullResponse: true as const, timeout: REQUEST_TIMEOUT_MS };
   return {
-    me: () => call(() => writer.v2.get('users/me', undefined, options)),
+    me: () => call(() => userContext().v2.get('users/me', undefined, options)),
     mentions: (userId, query) => call(() => reader.v2.get('users/:id/mentions', query, { ...options, params: { id: userId } })),
-    post: (body) => call(() => writer.v2.post('tweets', body, options)),
+    post: (body) => call(() => userContext().v2.post('tweets', body, options)),
     directMessage: (userId, text) =>
-      call(() => writer.v2.post('dm_conversations/with/:participant_id/messages', { text }, { ...options, params: { participant_id: userId } })),
+      call(() => userContext().v2.post('dm_conversations/with/:participant_id/messages', { text }, { ...options, params: { participant_id: userId } })),
   };
 }
 
@@ -100,6 +105,7 @@ function rateLimitOf(raw: { limit: number; remaining: number; reset: number } | 
 }
 
 function toXApiError(err: unknown): XApiError {
+  if (err instanceof XApiError) return err;
   if (err instanceof ApiResponseError) {
     const data = err.data as { detail?: unknown; title?: unknown } | undefined;
     const detail = typeof data?.detail === 'string' ? data.detail : typeof data?.title === 'string' ? data.title : undefined;

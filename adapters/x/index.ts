@@ -241,9 +241,16 @@ export function createXAdapter(context: XAdapterContext): XAdapter {
       counters.malformed('delivery');
       return { status: 400, body: { error: 'bad_request', message: 'not an Account Activity delivery' } };
     }
-    // Signed with our secret, so for_user_id names the account it was subscribed for.
-    const forUser = delivery.data.for_user_id;
-    if (accountId && forUser !== accountId) return { status: 200, body: { ignored: 'another account' } };
+    // Signed with our app's secret, but the app may have other accounts subscribed to the same
+    // webhook: for_user_id says whose activity this is, and only ours is read.
+    let ours: string;
+    try {
+      ours = await resolveAccountId();
+    } catch (err) {
+      log.warn({ err: { message: (err as Error).message } }, 'x webhook delivery not stored: the account id is unknown (LAPOR_X_USER_ID)');
+      return { status: 503, body: { error: 'unavailable', message: 'not stored, deliver again' } };
+    }
+    if (delivery.data.for_user_id !== ours) return { status: 200, body: { ignored: 'another account' } };
     let stored = 0;
     for (const raw of delivery.data.tweet_create_events ?? []) {
       const v1 = V1TweetSchema.safeParse(raw);
@@ -253,7 +260,7 @@ export function createXAdapter(context: XAdapterContext): XAdapter {
         continue;
       }
       const { tweet, user } = fromV1(v1.data);
-      const message = toInbound(tweet, { accountId: accountId ?? forUser, account: settings.account, hashtag: settings.hashtag, users: new Map(user ? [[user.id, user]] : []), now: new Date() });
+      const message = toInbound(tweet, { accountId: ours, account: settings.account, hashtag: settings.hashtag, users: new Map(user ? [[user.id, user]] : []), now: new Date() });
       if ('ignored' in message) {
         counters.ignored(message.reason);
         continue;

@@ -1029,6 +1029,8 @@ export class FakeXApi {
       entities,
       ...(long ? {} : mediaOf(entities)),
       lang: t.lang ?? 'und',
+      // Edited tweets carry their chain in v1.1 too (edit_history, as the v1.1 reference documents it).
+      ...(t.edit_history_tweet_ids && t.edit_history_tweet_ids.length ? { edit_history: { initial_tweet_id: t.edit_history_tweet_ids[0], edit_tweet_ids: t.edit_history_tweet_ids } } : {}),
       timestamp_ms: String(created.getTime()),
     };
   }
