@@ -282,9 +282,14 @@ function wantsXSimulator(config: Config, roles: Roles): boolean {
 
 async function startXSimulator(config: Config, log: Logger): Promise<{ config: Config; stop: () => Promise<void> }> {
   const { FakeXApi } = await import('../scripts/x/fake-api.ts');
-  const fake = await FakeXApi.start({ port: config.x.simulatorPort });
+  const fake = await FakeXApi.start({ port: config.x.simulatorPort }).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    throw new StartupError(
+      `Port ${config.x.simulatorPort} of the fake X API is already in use (another npm start?). Use another: LAPOR_X_SIMULATOR_PORT=${config.x.simulatorPort + 10}, or LAPOR_X_SIMULATOR=off.`,
+    );
+  });
   log.info(
-    { api: fake.url, try: `npm run sim:x -- tweet --from @warga "@${fake.account.username} #lapor lampu jalan mati di Jl. Melati"` },
+    { api: fake.url, try: `npm run sim:x -- tweet${fake.port === 2780 ? '' : ` --port ${fake.port}`} --from @warga "@${fake.account.username} #lapor lampu jalan mati di Jl. Melati"` },
     'no X credentials: started the fake X API on loopback',
   );
   return {

@@ -109,7 +109,7 @@ export function createXAdapter(context: XAdapterContext): XAdapter {
         dedupWindowMs: DEDUP_WINDOW_MS,
         normalize: (tweet, users) => normalize(tweet, users),
         photos: (tweet, media) => photosOf(tweet, media, context.attachments, log),
-        counters: { ignored: (reason) => counters.ignored(reason), malformed: () => counters.malformed('tweet') },
+        counters: { ignored: (reason) => counters.ignored(reason), malformed: () => counters.malformed('tweet'), spent: (reads) => counters.spent('reads', reads) },
       },
       userId,
     );

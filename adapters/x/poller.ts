@@ -24,6 +24,8 @@ import { PageSchema, TweetSchema, UserSchema, type Tweet, type XUser } from './i
 
 const CursorSchema = z.object({
   sinceId: z.string().optional(),
+  /** A first poll has run (it may have found nothing, leaving no sinceId): later polls read every page. */
+  primed: z.boolean().optional(),
   poll: z.object({ newestId: z.string().optional(), nextToken: z.string() }).optional(),
 });
 type Cursor = z.infer<typeof CursorSchema>;
@@ -59,7 +61,7 @@ export interface PollerContext {
   normalize(tweet: Tweet, users: ReadonlyMap<string, XUser>): InboundMessage | Ignored;
   /** The tweet's photos, stored as attachments (adapters/x/media.ts). */
   photos(tweet: Tweet, media: ReadonlyMap<string, Media>): Promise<Attachment[]>;
-  counters: { ignored(reason: string): void; malformed(): void };
+  counters: { ignored(reason: string): void; malformed(): void; spent(reads: number): void };
 }
 
 export async function pollOnce(context: PollerContext, userId: string): Promise<PollOutcome> {
@@ -68,7 +70,7 @@ export async function pollOnce(context: PollerContext, userId: string): Promise<
   let cursor: Cursor = saved.success ? saved.data : {};
   if (!saved.success) log.warn({ account: context.account }, 'x cursor unreadable: starting from the newest mentions');
   const outcome: PollOutcome = { pages: 0, stored: 0, ignored: 0 };
-  const firstEver = cursor.sinceId === undefined && !cursor.poll;
+  const firstEver = cursor.sinceId === undefined && !cursor.poll && !cursor.primed;
 
   for (;;) {
     await budget.refresh();
@@ -98,6 +100,7 @@ export async function pollOnce(context: PollerContext, userId: string): Promise<
     if (!page.success) throw new XApiError(200, 'x mentions page is not what the API reference describes', undefined, page.error.issues[0]?.message);
     const items = page.data.data ?? [];
     await budget.spend('reads', items.length);
+    context.counters.spent(items.length);
     // A 200 may carry `errors` beside the data (a referenced tweet deleted, a user suspended): the
     // data is still good; the errors are logged by kind (X's own words, no content).
     if (page.data.errors?.length) log.warn({ errors: page.data.errors.length, kinds: errorKinds(page.data.errors) }, 'x returned partial errors with the mentions');
@@ -123,12 +126,15 @@ export async function pollOnce(context: PollerContext, userId: string): Promise<
     const newestId = cursor.poll ? cursor.poll.newestId : page.data.meta?.newest_id;
     const nextToken = page.data.meta?.next_token;
     if (nextToken && !firstEver) {
-      cursor = { ...(cursor.sinceId ? { sinceId: cursor.sinceId } : {}), poll: { ...(newestId ? { newestId } : {}), nextToken } };
+      cursor = { ...(cursor.sinceId ? { sinceId: cursor.sinceId } : {}), primed: true, poll: { ...(newestId ? { newestId } : {}), nextToken } };
       await cursors.set('x', context.account, cursor);
+      // No request left in this window: the rest of the poll waits for the reset (the page token is
+      // kept), rather than running into a 429.
+      if (outcome.rateLimit && outcome.rateLimit.remaining <= 0) return outcome;
       continue;
     }
     const sinceId = newestId ?? cursor.sinceId;
-    await cursors.set('x', context.account, sinceId ? { sinceId } : {});
+    await cursors.set('x', context.account, { ...(sinceId ? { sinceId } : {}), primed: true });
     return outcome;
   }
 }

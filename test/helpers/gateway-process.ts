@@ -63,6 +63,8 @@ async function startGatewayOnce(env: Record<string, string>, options: StartOptio
     LAPOR_HOST: '127.0.0.1',
     // With no SMSC configured, `start` runs the SMSC simulator: on free ports here, never 2775.
     LAPOR_SMPP_SIMULATOR_PORT: '0',
+    // The same for the fake X API `start` runs without X credentials: never 2780.
+    LAPOR_X_SIMULATOR_PORT: '0',
     ...env,
     LAPOR_PORT: String(port),
   };
