@@ -1,4 +1,4 @@
-import { UnrecoverableError, Worker, type Processor } from 'bullmq';
+import { UnrecoverableError, Worker, type Processor, type WorkerOptions } from 'bullmq';
 import { workerOptions } from '../src/queue/queues.ts';
 import { DEADLINES_QUEUE, INBOUND_QUEUE, notifyQueueName } from '../src/queue/names.ts';
 import type { RedisClient } from '../src/queue/redis.ts';
@@ -26,10 +26,10 @@ export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[
   const gates: NodeJS.Timeout[] = [];
   const connections: RedisClient[] = [];
 
-  const start = (queue: string, processor: Processor, concurrency: number, bind?: (w: Worker) => void) => {
+  const start = (queue: string, processor: Processor, concurrency: number, bind?: (w: Worker) => void, extra: Partial<WorkerOptions> = {}) => {
     const connection = connect();
     connections.push(connection);
-    const worker = new Worker(queue, processor, workerOptions(config, connection, concurrency));
+    const worker = new Worker(queue, processor, { ...workerOptions(config, connection, concurrency), ...extra });
     worker.on('error', (err) => log.error({ err, queue }, 'worker error'));
     worker.on('failed', (job, err) => {
       // An UnrecoverableError skips the remaining attempts: that, too, is a dead letter.
@@ -45,10 +45,16 @@ export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[
   if (names.includes('notify')) {
     for (const adapter of deps.adapters.values()) {
       let self: Worker | undefined;
-      start(notifyQueueName(adapter.id), createNotifyProcessor(deps, adapter, () => self), config.queue.notifyConcurrency, (w) => {
-        self = w;
-        if (adapter.canSend) gates.push(sendGate(w, () => adapter.canSend!(), log));
-      });
+      start(
+        notifyQueueName(adapter.id),
+        createNotifyProcessor(deps, adapter, () => self),
+        config.queue.notifyConcurrency,
+        (w) => {
+          self = w;
+          if (adapter.canSend) gates.push(sendGate(w, () => adapter.canSend!(), log));
+        },
+        { limiter: NOTIFY_LIMITER },
+      );
     }
   }
   if (names.includes('deadline')) {
@@ -68,6 +74,14 @@ export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[
     },
   };
 }
+
+/**
+ * A throttled channel pauses its notify queue with worker.rateLimit() (workers/notify.ts). BullMQ
+ * keeps that pause in the queue's limiter key, which its scripts honour only for workers that have a
+ * `limiter`: this one never limits by itself (a million jobs a second); it makes every notify worker,
+ * in every process, wait out the pause, not only the one that was throttled.
+ */
+const NOTIFY_LIMITER = { max: 1_000_000, duration: 1_000 };
 
 /**
  * Pauses a notify worker while its channel cannot send from this process (an SMSC bind held by
