@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDatabase, eventually, testEnvVars } from '../helpers/env.ts';
 import { killAllGateways, startGateway } from '../helpers/gateway-process.ts';
@@ -47,6 +50,27 @@ describe('a newcomer texts the gateway from a second terminal', () => {
       const { replies } = (await (await fetch(`${control}/replies?to=${encodeURIComponent(from)}`)).json()) as { replies: { text: string }[] };
       return replies.filter((r) => /Status laporan/.test(r.text)).length >= 2 ? true : undefined;
     }, 15_000, 'the status again after the rebind');
+    expect(await gateway.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('a newcomer tweets at the gateway from a second terminal', () => {
+  it('`npm run sim:x -- tweet` prints the threaded reply with the tracking ID, and CEK in the thread its status', { timeout: 60_000 }, async () => {
+    const gateway = await startGateway({ ...testEnvVars({ LAPOR_DATABASE_URL: await createDatabase() }), LAPOR_LOG_LEVEL: 'info' });
+    const line = await eventually(async () => gateway.stdout.join('').split('\n').find((l) => l.includes('started the fake X API')));
+    const port = new URL((JSON.parse(line) as { api: string }).api).port;
+    // The script a newcomer runs (`npm run sim:x -- …`), as its own process.
+    const simX = async (...args: string[]) => {
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/sim-x.ts', ...args, '--port', port, '--wait', '5'], {
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      });
+      return stdout;
+    };
+    const first = await simX('tweet', '--from', '@warga', '@LAPOR1708 #lapor lampu jalan mati di Jl. Melati');
+    const [, replyId, trackingId] = /← reply (\d+): .*diterima dengan nomor (\d{10})/.exec(first) ?? [];
+    expect(trackingId, first).toBeDefined();
+    const status = await simX('tweet', '--from', '@warga', '--reply-to', replyId!, `@LAPOR1708 CEK ${trackingId}`);
+    expect(status).toMatch(new RegExp(`← reply \\d+: LAPOR! Status laporan ${trackingId}`));
     expect(await gateway.kill('SIGTERM')).toEqual({ code: 0, signal: null });
   });
 });
