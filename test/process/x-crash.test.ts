@@ -64,9 +64,11 @@ describe('the X poller killed mid-poll', () => {
     await eventually(async () => (tweets.every((t) => fake.posts({ inReplyTo: t.id }).length >= 1) ? true : undefined), 30_000, 'a reply to every tweet');
     await eventually(async () => ((await cursor())?.sinceId === tweets.at(-1)!.id ? true : undefined), 10_000, 'the cursor at the newest tweet');
     const replies = tweets.map((t) => fake.posts({ inReplyTo: t.id }).filter((p) => /diterima/.test(p.text)).length);
-    // One reply each; two only if the process died between X's answer and the mark (not here: the
-    // crash was in the poller, before any of these tweets reached intake).
-    expect(replies).toEqual(tweets.map(() => 1));
+    // One reply each; two only where the killed process had posted a reply and not yet marked it
+    // (its worker may have filed and answered some of the first page before the kill): X has no
+    // idempotency key, so a reply is at least once, and only the first page was in flight.
+    expect(replies.every((n) => n === 1 || n === 2)).toBe(true);
+    expect(replies.filter((n) => n === 2).length).toBeLessThanOrEqual(5);
     await gateway.kill('SIGTERM');
 
     // Restarted once more, it reads only what is newer than the cursor: nothing is filed again.
@@ -74,7 +76,7 @@ describe('the X poller killed mid-poll', () => {
     gateway = await startGateway(env);
     await eventually(async () => (fake.stats().requests.mentions.app > mentionsBefore + 2 ? true : undefined), 20_000, 'a few polls');
     expect(await reportCount()).toBe(13);
-    expect(tweets.map((t) => fake.posts({ inReplyTo: t.id }).length)).toEqual(tweets.map(() => 1));
+    expect(tweets.map((t) => fake.posts({ inReplyTo: t.id }).length)).toEqual(replies);
     const logs = gateway.output();
     for (const secret of ['jalan berlubang', 'korban']) expect(logs).not.toContain(secret);
   }, 120_000);
