@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { envBool, positiveInt } from '../src/core/settings.ts';
 import { SmsSettingsSchema } from '../adapters/sms/config.ts';
+import { TelegramSettingsSchema } from '../adapters/telegram/config.ts';
 import { XSettingsSchema } from '../adapters/x/config.ts';
 import { CRASH_POINTS } from '../src/core/crash.ts';
 
@@ -173,6 +174,7 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   smpp: SmsSettingsSchema.prefault({}),
   x: XSettingsSchema.prefault({}),
+  telegram: TelegramSettingsSchema.prefault({}),
   test: z
     .strictObject({
       crashAt: z

@@ -9,9 +9,9 @@ import { smscAccounts } from '../adapters/sms/config.ts';
 import { CHANNEL_IDS, type ChannelId } from './core/inbound.ts';
 
 /** Channels whose adapter holds an upstream link of its own. */
-const PULL_CHANNELS = ['sms', 'x'] as const satisfies readonly ChannelId[];
+const PULL_CHANNELS = ['sms', 'x', 'telegram'] as const satisfies readonly ChannelId[];
 /** Channels whose provider also pushes to /webhooks/<channel>: the API process takes those deliveries. */
-const WEBHOOK_CHANNELS = ['x'] as const satisfies readonly ChannelId[];
+const WEBHOOK_CHANNELS = ['x', 'telegram'] as const satisfies readonly ChannelId[];
 import { listDeadLetters, replayDeadLetters } from './queue/dlq.ts';
 import { createLogger, wantsPrettyLogs } from './log.ts';
 import { openRuntime, type Runtime } from './runtime.ts';

@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { createSmsAdapter } from '../adapters/sms/index.ts';
 import { smscAccounts } from '../adapters/sms/config.ts';
 import { createWebAdapter } from '../adapters/web/index.ts';
+import { telegramConfigured } from '../adapters/telegram/config.ts';
+import { createTelegramAdapter } from '../adapters/telegram/index.ts';
 import { xConfigured } from '../adapters/x/config.ts';
 import { createXAdapter } from '../adapters/x/index.ts';
 import type { Config } from '../config/schema.ts';
@@ -70,7 +72,22 @@ export const ADAPTERS = {
     });
   },
   email: null,
-  telegram: null,
+  telegram: (context) => {
+    if (!telegramConfigured(context.config.telegram)) return undefined;
+    const { metrics } = context;
+    return createTelegramAdapter({
+      settings: context.config.telegram,
+      redis: context.redis,
+      prefix: context.config.queue.prefix,
+      log: context.log.child({ channel: 'telegram' }),
+      intake: context.intake,
+      cursors: context.cursors,
+      counters: {
+        ignored: (reason) => metrics.inboundIgnored.inc({ channel: 'telegram', reason }),
+        malformed: (reason) => metrics.inboundRejected.inc({ channel: 'telegram', reason: `malformed_${reason}` }),
+      },
+    });
+  },
   whatsapp: null,
 } satisfies Record<ChannelId, AdapterFactory | null>;
 

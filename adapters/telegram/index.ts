@@ -1,0 +1,207 @@
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { ChannelAdapter, CursorStore, Ignored, IntakeSink, LinkStatus, OutboundMessage, SendResult, WebhookAnswer, WebhookRequest } from '../../src/core/channel.ts';
+import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
+import type { InboundMessage } from '../../src/core/inbound.ts';
+import { Lease } from '../../src/queue/lease.ts';
+import { TelegramApiError, createTelegramClient, type TelegramClient } from './client.ts';
+import type { TelegramSettings } from './config.ts';
+import { UpdateSchema, toInbound, type Update } from './inbound.ts';
+
+/**
+ * Telegram: a bot citizens chat with. Updates come by long polling (one poller across all
+ * processes, a lease; the offset kept in PostgreSQL and moved past an update only once it is stored)
+ * or by webhook (`/webhooks/telegram`, the secret header checked, 200 only once stored — Telegram
+ * delivers again otherwise). Replies by sendMessage to the chat.
+ */
+
+export interface TelegramCounters {
+  ignored(reason: string): void;
+  malformed(reason: string): void;
+}
+
+export interface TelegramAdapterContext {
+  settings: TelegramSettings;
+  redis: Redis | Cluster;
+  prefix: string;
+  log: Logger;
+  intake: IntakeSink;
+  cursors: CursorStore;
+  counters: TelegramCounters;
+  client?: TelegramClient;
+  owner?: string;
+}
+
+export type TelegramAdapter = ChannelAdapter<Update> & {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  links(): LinkStatus[];
+  webhook(request: WebhookRequest): Promise<WebhookAnswer>;
+};
+
+/** Telegram retries an update for a day at most: Redis remembers it that long, PostgreSQL for good. */
+const DEDUP_WINDOW_MS = 2 * 86_400_000;
+/** Telegram's limit for one message. */
+const MAX_TEXT = 4_096;
+
+const CursorSchema = z.object({ offset: z.number().int().nonnegative() });
+
+export function createTelegramAdapter(context: TelegramAdapterContext): TelegramAdapter {
+  const { settings, log, counters } = context;
+  const client = context.client ?? createTelegramClient(settings);
+  const owner = context.owner ?? randomUUID();
+  // The bot's name in commands (`/status@LaporBot`): the token's id part is enough to tell the
+  // account apart in receipts; the username is only needed to read addressed commands.
+  const account = settings.token.split(':')[0] ?? 'bot';
+  let state = settings.mode === 'polling' ? 'starting' : 'webhook';
+  let running = false;
+  /** Each lease taken starts one loop; a loop of an older lease ends at its next turn. */
+  let generation = 0;
+  let loop: Promise<void> | undefined;
+  let abort: AbortController | undefined;
+
+  const normalize = (update: Update, now = new Date()): InboundMessage | Ignored => toInbound(update, { bot: account, now });
+
+  /** One update into the inbound queue, or a logged reason why not. Storage failures throw. */
+  async function store(raw: unknown): Promise<void> {
+    const update = UpdateSchema.safeParse(raw);
+    if (!update.success) {
+      counters.malformed('update');
+      log.warn({ problem: update.error.issues[0]?.message, path: update.error.issues[0]?.path.join('.') }, 'telegram update skipped: not the shape the Bot API describes');
+      return;
+    }
+    const message = normalize(update.data);
+    if ('ignored' in message) {
+      counters.ignored(message.reason);
+      log.debug({ updateId: update.data.update_id, reason: message.reason }, 'telegram update not for us');
+      return;
+    }
+    try {
+      await context.intake.enqueue(message, { windowMs: DEDUP_WINDOW_MS });
+    } catch (err) {
+      if (!(err instanceof InboundRefusedError)) throw err;
+      counters.malformed('refused');
+      log.warn({ updateId: update.data.update_id, problems: err.problems }, 'telegram update refused: it cannot be stored');
+    }
+  }
+
+  /** The long-poll loop: the offset moves past an update only once it is stored. */
+  async function pollLoop(own: number): Promise<void> {
+    let failures = 0;
+    while (running && own === generation) {
+      try {
+        const saved = CursorSchema.safeParse(await context.cursors.get('telegram', account));
+        const offset = saved.success ? saved.data.offset : 0;
+        abort = new AbortController();
+        const updates = await client.getUpdates(offset, settings.pollTimeoutSeconds, abort.signal);
+        if (!running || own !== generation) return;
+        let next = offset;
+        for (const raw of updates) {
+          await store(raw);
+          const id = (raw as { update_id?: unknown }).update_id;
+          if (typeof id === 'number' && id >= next) next = id + 1;
+        }
+        if (next !== offset) await context.cursors.set('telegram', account, { offset: next });
+        state = 'polling';
+        failures = 0;
+      } catch (err) {
+        if (!running || own !== generation) return;
+        failures++;
+        const status = err instanceof TelegramApiError ? err.status : undefined;
+        // 409: a webhook is set, or another poller runs (the lease should prevent it): wait and see.
+        state = status === 409 ? 'conflict' : 'backoff';
+        const retryAfterMs = err instanceof TelegramApiError && err.retryAfterS ? err.retryAfterS * 1_000 : Math.min(60_000, 500 * 2 ** Math.min(failures, 7));
+        log.warn({ err: { message: (err as Error).message }, status, failures }, 'telegram getUpdates failed');
+        await new Promise((r) => setTimeout(r, retryAfterMs).unref());
+      }
+    }
+  }
+
+  const lease = new Lease(context.redis, `${context.prefix}:telegram:lease:${account}`, owner, settings.leaseMs, log, (held) => {
+    log.info({ held }, held ? 'telegram poller lease taken' : 'telegram poller lease released');
+    running = held;
+    if (held) {
+      const own = ++generation;
+      loop = (loop ?? Promise.resolve()).then(() => pollLoop(own));
+    } else {
+      abort?.abort();
+      state = 'standby';
+    }
+  });
+
+  async function webhook(request: WebhookRequest): Promise<WebhookAnswer> {
+    if (request.method !== 'POST') return { status: 405, body: { error: 'method_not_allowed', message: 'Telegram delivers by POST.' } };
+    const given = request.headers['x-telegram-bot-api-secret-token'];
+    if (!settings.webhookSecret || typeof given !== 'string' || !same(given, settings.webhookSecret)) {
+      counters.malformed('secret');
+      log.warn({ given: typeof given === 'string' }, 'telegram webhook delivery refused: bad or missing secret token');
+      return { status: 401, body: { error: 'unauthorized', message: 'bad or missing X-Telegram-Bot-Api-Secret-Token' } };
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(request.rawBody));
+    } catch {
+      counters.malformed('json');
+      return { status: 400, body: { error: 'bad_request', message: 'the body is not UTF-8 JSON' } };
+    }
+    try {
+      await store(payload);
+    } catch (err) {
+      log.warn({ err: { message: (err as Error).message } }, 'telegram update not stored: Telegram will deliver it again');
+      return { status: 503, body: { error: 'unavailable', message: 'not stored, deliver again' } };
+    }
+    return { status: 200, body: { ok: true } };
+  }
+
+  async function send(message: OutboundMessage): Promise<SendResult> {
+    const chatId = message.to?.replace(/^tg:/, '') || message.replyContext.chatId;
+    if (!chatId) throw new SendError('invalid_recipient', 'telegram: no chat to answer');
+    const replyTo = Number(message.replyContext.messageId);
+    try {
+      const sent = await client.sendMessage(chatId, message.text.slice(0, MAX_TEXT), Number.isSafeInteger(replyTo) && replyTo > 0 ? { replyTo } : {});
+      return { status: 'sent', transportId: `${chatId}_${sent.message_id}` };
+    } catch (err) {
+      throw toSendError(err);
+    }
+  }
+
+  return {
+    id: 'telegram',
+    limits: { maxTextLength: MAX_TEXT },
+    capabilities: { keywords: true, publicReplies: false },
+    normalize: (update, { now }) => normalize(update, now),
+    send,
+    webhook,
+    async start() {
+      if (settings.mode === 'polling') lease.start();
+    },
+    async stop() {
+      running = false;
+      abort?.abort();
+      await lease.stop();
+      await loop?.catch(() => undefined);
+    },
+    links: () => {
+      const current = settings.mode === 'polling' && !lease.isHeld ? 'standby' : state;
+      return [{ link: account, state: current, ok: current !== 'backoff' && current !== 'conflict' }];
+    },
+  };
+}
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The Bot API's answers in the closed vocabulary the notify worker understands. */
+function toSendError(err: unknown): SendError {
+  if (!(err instanceof TelegramApiError)) return new SendError('unavailable', `telegram: ${(err as Error).message}`, { cause: err });
+  if (err.status === 429) return new SendError('throttled', 'telegram 429: flood control', { retryAfterMs: (err.retryAfterS ?? 1) * 1_000, cause: err });
+  if (err.status === 0 || err.status >= 500) return new SendError('unavailable', err.message, { cause: err });
+  if (err.status === 403) return new SendError('blocked', err.message, { cause: err });
+  if (err.status === 400 && /chat not found|user not found/i.test(err.description)) return new SendError('invalid_recipient', err.message, { cause: err });
+  return new SendError('rejected', err.message, { cause: err });
+}
