@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, loadRules } from '../config/load.ts';
 import type { RulesConfig } from '../config/rules.ts';
 import type { Config } from '../config/schema.ts';
 import { WORKER_NAMES, startWorkers, type WorkerName } from '../workers/run.ts';
+import { telegramConfigured } from '../adapters/telegram/config.ts';
 import { xConfigured } from '../adapters/x/config.ts';
 import { smscAccounts } from '../adapters/sms/config.ts';
 import { CHANNEL_IDS, type ChannelId } from './core/inbound.ts';
@@ -312,6 +313,30 @@ async function startXSimulator(config: Config, log: Logger): Promise<{ config: C
   };
 }
 
+/** `auto`: with no bot token, `npm start` long-polls a fake Bot API a second terminal can chat through. */
+function wantsTelegramSimulator(config: Config, roles: Roles): boolean {
+  if (config.telegram.simulator === 'on') return true;
+  return config.telegram.simulator === 'auto' && roles.http && roles.workers.length > 0 && !telegramConfigured(config.telegram);
+}
+
+async function startTelegramSimulator(config: Config, log: Logger): Promise<{ config: Config; stop: () => Promise<void> }> {
+  const { FakeTelegramApi } = await import('../scripts/telegram/fake-api.ts');
+  const fake = await FakeTelegramApi.start({ port: config.telegram.simulatorPort }).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    throw new StartupError(
+      `Port ${config.telegram.simulatorPort} of the fake Telegram API is already in use (another npm start?). Use another: LAPOR_TELEGRAM_SIMULATOR_PORT=${config.telegram.simulatorPort + 10}, or LAPOR_TELEGRAM_SIMULATOR=off.`,
+    );
+  });
+  log.info(
+    { api: fake.url, try: `npm run sim:telegram -- say${fake.port === 2781 ? '' : ` --port ${fake.port}`} --from @warga_kota "lampu jalan mati di Jl. Melati"` },
+    'no Telegram bot token: started the fake Telegram Bot API on loopback',
+  );
+  return {
+    config: { ...config, telegram: { ...config.telegram, token: fake.token, apiRoot: fake.url, mode: 'polling', pollTimeoutSeconds: Math.min(config.telegram.pollTimeoutSeconds, 10) } },
+    stop: () => fake.stop(),
+  };
+}
+
 /** What would otherwise fail half-way through start-up, checked before anything starts. */
 async function preflight(config: Config, http: boolean): Promise<void> {
   if (!config.redisUrl || !config.databaseUrl || !config.dataKey || !config.trackingKey) checkDataDirWritable(config.dataDir);
@@ -357,6 +382,11 @@ async function serve(initialConfig: Config, log: Logger, rules: RulesConfig, rol
     }
     if (roles.channels.includes('x') && wantsXSimulator(config, roles)) {
       const simulated = await startXSimulator(config, log);
+      stops.push(simulated.stop);
+      config = simulated.config;
+    }
+    if (roles.channels.includes('telegram') && wantsTelegramSimulator(config, roles)) {
+      const simulated = await startTelegramSimulator(config, log);
       stops.push(simulated.stop);
       config = simulated.config;
     }

@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FakeTelegramApi } from '../../../scripts/telegram/fake-api.ts';
+import { eventually, type TestEnv } from '../../helpers/env.ts';
+import { telegramGateway, tgContactHash, tgUsers } from '../../helpers/telegram.ts';
+
+/**
+ * Telegram end to end over HTTP: a fake Bot API (scripts/telegram/fake-api.ts) holds what citizens
+ * write to the bot; the gateway long-polls getUpdates, files reports in PostgreSQL and answers with
+ * sendMessage in the chat.
+ */
+
+let fake: FakeTelegramApi;
+let env: TestEnv;
+let close: () => Promise<void>;
+const newUser = tgUsers();
+
+beforeAll(async () => {
+  ({ fake, env, close } = await telegramGateway());
+});
+afterAll(async () => {
+  await close?.();
+});
+
+async function reportsOf(chatId: number) {
+  const { rows } = await env.runtime.db.query<{ seq: string; tracking_id: string; text: string; rahasia: boolean }>(
+    `SELECT seq::text, tracking_id, text, rahasia FROM reports WHERE contact_hash = $1 ORDER BY seq`,
+    [tgContactHash(env, chatId)],
+  );
+  return rows;
+}
+
+async function oneReportOf(chatId: number) {
+  const rows = await eventually(async () => {
+    const found = await reportsOf(chatId);
+    return found.length ? found : undefined;
+  }, 10_000, `a report of chat ${chatId}`);
+  expect(rows).toHaveLength(1);
+  return rows[0]!;
+}
+
+const answer = (chatId: number, matching: RegExp) =>
+  eventually(async () => fake.sent({ chatId }).find((s) => matching.test(s.message.text ?? '')), 10_000, `a message to ${chatId} matching ${matching}`);
+
+describe('a citizen writes to the bot', () => {
+  it('plain text files one report, answered in the chat with its tracking ID; /status tells its state', async () => {
+    const user = newUser();
+    fake.say({ from: user, text: 'lampu jalan mati di Jl. Melati sejak seminggu' });
+    const report = await oneReportOf(user.id);
+    expect(report.text).toBe('lampu jalan mati di Jl. Melati sejak seminggu');
+    expect((await answer(user.id, /diterima/)).message.text).toContain(report.tracking_id);
+    fake.say({ from: user, text: `/status ${report.tracking_id}` });
+    expect((await answer(user.id, /Status laporan/)).message.text).toContain(report.tracking_id);
+  });
+
+  it('/lapor and /rahasia file reports; /start and /bantuan explain', async () => {
+    const user = newUser();
+    fake.say({ from: user, text: '/rahasia kepala desa minta jatah BLT' });
+    const report = await oneReportOf(user.id);
+    expect(report).toMatchObject({ rahasia: true, text: 'kepala desa minta jatah BLT' });
+    const other = newUser();
+    fake.say({ from: other, text: '/start' });
+    await answer(other.id, /RAHASIA/);
+    expect(await reportsOf(other.id)).toHaveLength(0);
+  });
+
+  it('an edit and a reply to the bot add to the report; nothing is filed twice across restarts of the poller', async () => {
+    const user = newUser();
+    const first = fake.say({ from: user, text: 'got mampet di gang Kenari' });
+    const report = await oneReportOf(user.id);
+    const receipt = await answer(user.id, /diterima/);
+    const messageId = (first.message as { message_id: number }).message_id;
+    fake.edit({ from: user, messageId, text: 'got mampet di gang Kenari, air meluap ke rumah' });
+    fake.say({ from: user, text: 'sudah tiga hari begini', replyTo: receipt.message.message_id });
+    await eventually(async () => {
+      const { rows } = await env.runtime.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM messages WHERE report_seq = $1 AND direction = 'in'`, [report.seq]);
+      return rows[0]!.n === 3 ? true : undefined;
+    }, 10_000, 'the edit and the reply in the thread');
+    expect(await reportsOf(user.id)).toHaveLength(1);
+
+    // The offset in PostgreSQL: a poller started again reads nothing it has stored.
+    const adapter = env.runtime.adapters.get('telegram')!;
+    await adapter.stop!();
+    await adapter.start!();
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(await reportsOf(user.id)).toHaveLength(1);
+    expect(fake.sent({ chatId: user.id }).filter((s) => /diterima dengan nomor/.test(s.message.text ?? ''))).toHaveLength(1);
+  });
+
+  it('files nothing from a group, and logs no name or words', async () => {
+    const user = { ...newUser(), first_name: 'Sulastri' };
+    fake.inGroup({ from: user, groupId: -100123, title: 'Warga RW 05', text: 'jalan rusak parah di RW 05' });
+    fake.say({ from: user, text: 'trotoar ambles di depan pasar Kosambi' });
+    await oneReportOf(user.id);
+    const logs = env.logs.join('\n');
+    for (const secret of ['Sulastri', 'trotoar ambles', 'jalan rusak parah']) expect(logs).not.toContain(secret);
+  });
+});
