@@ -82,6 +82,7 @@ export const ADAPTERS = {
       log: context.log.child({ channel: 'telegram' }),
       intake: context.intake,
       cursors: context.cursors,
+      attachments: context.attachments,
       counters: {
         ignored: (reason) => metrics.inboundIgnored.inc({ channel: 'telegram', reason }),
         malformed: (reason) => metrics.inboundRejected.inc({ channel: 'telegram', reason: `malformed_${reason}` }),

@@ -33,6 +33,8 @@ export interface TelegramClient {
   getUpdates(offset: number, timeoutS: number, signal?: AbortSignal): Promise<unknown[]>;
   sendMessage(chatId: string, text: string, options?: { replyTo?: number; buttons?: InlineButton[][] }): Promise<{ message_id: number }>;
   answerCallbackQuery(id: string, text?: string): Promise<void>;
+  /** A file's bytes (getFile, then the file URL, which holds the token: never logged). */
+  download(fileId: string, maxBytes: number): Promise<Buffer>;
 }
 
 export function createTelegramClient(settings: TelegramSettings): TelegramClient {
@@ -64,6 +66,21 @@ export function createTelegramClient(settings: TelegramSettings): TelegramClient
       ),
     answerCallbackQuery: async (id, text) => {
       await call(() => telegram.answerCbQuery(id, text));
+    },
+    download: async (fileId, maxBytes) => {
+      const file = await call(() => telegram.getFile(fileId));
+      if (file.file_size !== undefined && file.file_size > maxBytes) throw new TelegramApiError(413, `file larger than ${maxBytes} bytes`, undefined);
+      if (!file.file_path) throw new TelegramApiError(400, 'file has no path', undefined);
+      const res = await fetch(`${settings.apiRoot.replace(/\/$/, '')}/file/bot${settings.token}/${file.file_path}`, { signal: AbortSignal.timeout(20_000) });
+      if (!res.ok || !res.body) throw new TelegramApiError(res.status, 'file download failed', undefined);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of res.body) {
+        size += chunk.length;
+        if (size > maxBytes) throw new TelegramApiError(413, `file larger than ${maxBytes} bytes`, undefined);
+        chunks.push(Buffer.from(chunk));
+      }
+      return Buffer.concat(chunks);
     },
   };
 }

@@ -30,6 +30,9 @@ const MessageSchema = z.object({
   text: z.string().optional(),
   caption: z.string().optional(),
   location: z.object({ latitude: z.number(), longitude: z.number() }).optional(),
+  /** The sizes of one photo, smallest first. */
+  photo: z.array(z.object({ file_id: z.string(), file_size: z.number().optional(), width: z.number().optional() })).optional(),
+  document: z.object({ file_id: z.string(), file_name: z.string().optional(), file_size: z.number().optional() }).optional(),
   reply_to_message: z.object({ message_id: z.number().int() }).optional(),
 });
 export type TelegramMessage = z.infer<typeof MessageSchema>;
@@ -65,7 +68,10 @@ export function toInbound(update: Update, context: { bot: string; now: Date }): 
   const chat = String(message.chat.id);
   const raw = message.text ?? message.caption ?? '';
   const location = message.location ? `\n[lokasi: ${message.location.latitude.toFixed(6)}, ${message.location.longitude.toFixed(6)}]` : '';
-  const text = `${commandText(raw, context.bot)}${location}`.trim();
+  // A photo or document sent without words in reply to our message adds to that report; on its own
+  // it stays empty, and the citizen is asked to write what happened.
+  const fileOnly = !raw.trim() && message.reply_to_message && (message.photo?.length || message.document) ? (message.photo?.length ? '[foto]' : '[dokumen]') : '';
+  const text = `${commandText(raw, context.bot)}${fileOnly}${location}`.trim();
   const ownId = `${chat}_${message.message_id}`;
   const name = [message.from.first_name, message.from.last_name].filter(Boolean).join(' ');
   const sentAt = message.edit_date ?? message.date;
@@ -98,4 +104,15 @@ export function commandText(text: string, bot: string): string {
   // `/start <payload>`: a deep link's payload is not the citizen's words.
   if (command.toLowerCase() === 'start') return keyword;
   return `${keyword} ${rest}`.trim();
+}
+
+/** The files a message carries: the largest size of a photo, a document. */
+export function filesOf(update: Update): { fileId: string; name: string; size: number | undefined }[] {
+  const message = update.message ?? update.edited_message;
+  if (!message) return [];
+  const files: { fileId: string; name: string; size: number | undefined }[] = [];
+  const largest = [...(message.photo ?? [])].sort((a, b) => (b.file_size ?? b.width ?? 0) - (a.file_size ?? a.width ?? 0))[0];
+  if (largest) files.push({ fileId: largest.file_id, name: `foto-${message.message_id}`, size: largest.file_size });
+  if (message.document) files.push({ fileId: message.document.file_id, name: message.document.file_name ?? `dokumen-${message.message_id}`, size: message.document.file_size });
+  return files;
 }

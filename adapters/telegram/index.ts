@@ -2,13 +2,13 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { ChannelAdapter, CursorStore, Ignored, IntakeSink, LinkStatus, OutboundMessage, SendResult, WebhookAnswer, WebhookRequest } from '../../src/core/channel.ts';
+import type { AttachmentSink, ChannelAdapter, CursorStore, Ignored, IntakeSink, LinkStatus, OutboundMessage, SendResult, WebhookAnswer, WebhookRequest } from '../../src/core/channel.ts';
 import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
-import type { InboundMessage } from '../../src/core/inbound.ts';
+import type { Attachment, InboundMessage } from '../../src/core/inbound.ts';
 import { Lease } from '../../src/queue/lease.ts';
 import { TelegramApiError, createTelegramClient, type TelegramClient } from './client.ts';
 import type { TelegramSettings } from './config.ts';
-import { UpdateSchema, toInbound, type Update } from './inbound.ts';
+import { UpdateSchema, filesOf, toInbound, type Update } from './inbound.ts';
 
 /**
  * Telegram: a bot citizens chat with. Updates come by long polling (one poller across all
@@ -29,6 +29,7 @@ export interface TelegramAdapterContext {
   log: Logger;
   intake: IntakeSink;
   cursors: CursorStore;
+  attachments: AttachmentSink;
   counters: TelegramCounters;
   client?: TelegramClient;
   owner?: string;
@@ -78,6 +79,7 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
       log.debug({ updateId: update.data.update_id, reason: message.reason }, 'telegram update not for us');
       return;
     }
+    message.attachments = await attachmentsOf(update.data);
     try {
       await context.intake.enqueue(message, { windowMs: DEDUP_WINDOW_MS });
     } catch (err) {
@@ -85,6 +87,28 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
       counters.malformed('refused');
       log.warn({ updateId: update.data.update_id, problems: err.problems }, 'telegram update refused: it cannot be stored');
     }
+  }
+
+  /**
+   * A photo's largest size and a document, kept as attachments: only photos and PDFs, read from the
+   * bytes (an executable named foto.jpg is refused). One that cannot be had is left out and logged;
+   * the citizen's words are filed without it.
+   */
+  async function attachmentsOf(update: Update): Promise<Attachment[]> {
+    const kept: Attachment[] = [];
+    for (const file of filesOf(update)) {
+      try {
+        if (file.size !== undefined && file.size > context.attachments.maxBytes) throw new Error(`larger than ${context.attachments.maxBytes} bytes`);
+        const stored = await context.attachments.store({ name: file.name, data: await client.download(file.fileId, context.attachments.maxBytes) });
+        if ('refused' in stored) {
+          counters.malformed('attachment');
+          log.warn({ updateId: update.update_id, reason: stored.refused }, 'telegram file left out');
+        } else kept.push(stored);
+      } catch (err) {
+        log.warn({ updateId: update.update_id, err: { message: (err as Error).message } }, 'telegram file could not be fetched: filed without it');
+      }
+    }
+    return kept;
   }
 
   /** The long-poll loop: the offset moves past an update only once it is stored. */

@@ -95,3 +95,30 @@ describe('a citizen writes to the bot', () => {
     for (const secret of ['Sulastri', 'trotoar ambles', 'jalan rusak parah']) expect(logs).not.toContain(secret);
   });
 });
+
+describe('files', () => {
+  const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(3_000, 9)]);
+  const PDF = Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(2_000, 32)]);
+  const EXE = Buffer.concat([Buffer.from('MZ'), Buffer.alloc(2_000, 1)]);
+  const attachmentsOf = async (seq: string) =>
+    (await env.runtime.db.query<{ content_type: string; size: number }>('SELECT content_type, size FROM attachments WHERE report_seq = $1 ORDER BY id', [seq])).rows;
+
+  it('a photo with a caption is a report with its photo; a PDF in reply adds to it; an executable named .jpg is left out', async () => {
+    const user = newUser();
+    fake.sendPhoto({ from: user, caption: 'sampah menumpuk di pinggir kali Cikapundung', bytes: JPEG, fileName: 'kali.jpg' });
+    const report = await oneReportOf(user.id);
+    expect(report.text).toBe('sampah menumpuk di pinggir kali Cikapundung');
+    const receipt = await answer(user.id, /diterima dengan nomor/);
+    expect(await attachmentsOf(report.seq)).toEqual([{ content_type: 'image/jpeg', size: JPEG.length }]);
+
+    fake.sendDocument({ from: user, caption: `${report.tracking_id} surat keterangan RT`, bytes: PDF, fileName: 'surat.pdf', mimeType: 'application/pdf' });
+    await answer(user.id, /Tambahan informasi/);
+    fake.sendDocument({ from: user, caption: `${report.tracking_id} foto lagi`, bytes: EXE, fileName: 'foto.jpg', mimeType: 'image/jpeg' });
+    await eventually(async () => (fake.sent({ chatId: user.id }).filter((s) => /Tambahan informasi/.test(s.message.text ?? '')).length === 2 ? true : undefined));
+    expect(await attachmentsOf(report.seq)).toEqual([
+      { content_type: 'image/jpeg', size: JPEG.length },
+      { content_type: 'application/pdf', size: PDF.length },
+    ]);
+    expect(receipt).toBeDefined();
+  });
+});
