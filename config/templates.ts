@@ -55,6 +55,10 @@ export const TEMPLATES = {
     id: 'LAPOR! Nomor laporan {trackingId} tidak valid, mungkin salah ketik. Periksa kembali 10 angka nomor laporan Anda.',
     en: 'LAPOR! Report number {trackingId} is not valid, maybe a typo. Please check the 10 digits of your report number.',
   },
+  privacy_changed: {
+    id: 'LAPOR! Laporan {trackingId} sekarang {status}.',
+    en: 'LAPOR! Report {trackingId} is now {status}.',
+  },
   help: {
     id: 'LAPOR! 1708: kirim keluhan Anda langsung, atau LAPOR <isi>. RAHASIA <isi> agar laporan tidak dipublikasikan, ANONIM <isi> agar identitas disembunyikan. CEK <nomor> untuk status. <nomor> <isi> untuk menambah keterangan.',
     en: 'LAPOR! 1708: send your complaint as is, or LAPOR <text>. RAHASIA <text> keeps the report private, ANONIM <text> hides your identity. CEK <number> for status. <number> <text> to add details.',

@@ -148,6 +148,11 @@ function knownEffect(deps: WorkerDeps, raw: unknown): Effect[] {
   return effect.success && deps.queues.get(effect.data.queue) ? [effect.data] : [];
 }
 
+const PRIVACY_LABELS = {
+  rahasia: { id: 'dirahasiakan: tidak dipublikasikan', en: 'confidential: never published' },
+  anonim: { id: 'anonim: identitas Anda disembunyikan', en: 'anonymous: your identity is hidden' },
+} as const;
+
 function summarize(outcomes: readonly string[]): string {
   const counts = new Map<string, number>();
   for (const o of outcomes) counts.set(o, (counts.get(o) ?? 0) + 1);
@@ -225,6 +230,7 @@ async function handle(deps: WorkerDeps, tx: Tx, message: InboundMessage, command
       return { outcome: 'empty', effects: [reply('empty')] };
     case 'status_query':
     case 'follow_up':
+    case 'set_privacy':
     case 'satisfied':
     case 'dissatisfied': {
       const found = await ownReport(deps, tx, message, command.ref);
@@ -245,6 +251,17 @@ async function handle(deps: WorkerDeps, tx: Tx, message: InboundMessage, command
       // Adding to or rating a report is for its own reporter only: anything else would let a
       // stranger hijack the report, or learn that it exists.
       if (!found.owner) return { outcome: 'not_owner', effects: [reply('unknown_id', { trackingId: id })] };
+      if (command.type === 'set_privacy') {
+        // Only ever stricter: a confidential report is not made public again by a message.
+        const already = command.privacy === 'rahasia' ? report.rahasia : report.anonim || report.rahasia;
+        if (!already) {
+          await tx.query(`UPDATE reports SET ${command.privacy === 'rahasia' ? 'rahasia' : 'anonim'} = true, updated_at = now() WHERE seq = $1`, [report.seq]);
+          await store.appendEvent(tx, report.seq, { actor: 'citizen', type: 'privacy_changed', reason: `the reporter asked for ${command.privacy}`, data: { privacy: command.privacy } });
+        }
+        const lang = message.lang ?? report.lang;
+        const label = PRIVACY_LABELS[command.privacy][lang];
+        return { outcome: 'set_privacy', reportSeq: report.seq, effects: [reply('privacy_changed', { trackingId: id, status: label }, id)] };
+      }
       if (command.type === 'follow_up') {
         await store.insertInboundMessage(tx, report.seq, message, deps.keys.seal('thread', command.text));
         await claimAttachments(tx, report.seq, message.attachments.flatMap((a) => (a.ref ? [a.ref] : [])));

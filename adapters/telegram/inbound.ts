@@ -42,7 +42,33 @@ export const UpdateSchema = z.object({
   update_id: z.number().int().nonnegative(),
   message: MessageSchema.optional(),
   edited_message: MessageSchema.optional(),
+  callback_query: z
+    .object({
+      id: z.string().min(1).max(200),
+      from: UserSchema,
+      message: z.object({ message_id: z.number().int(), chat: ChatSchema }).optional(),
+      data: z.string().max(64).optional(),
+    })
+    .optional(),
 });
+
+/**
+ * Our buttons' callback data (at most 64 bytes, Telegram's limit) and the words each stands for:
+ * pressing one is writing those words, so the owner check and the reply are the keyword path's.
+ */
+export const BUTTONS = {
+  rahasia: (id: string) => `p:r:${id}`,
+  anonim: (id: string) => `p:a:${id}`,
+  puas: (id: string) => `s:y:${id}`,
+  tidakPuas: (id: string) => `s:n:${id}`,
+} as const;
+const BUTTON_WORDS: Record<string, string> = { 'p:r': 'RAHASIA', 'p:a': 'ANONIM', 's:y': 'PUAS', 's:n': 'TIDAK PUAS' };
+
+function buttonText(data: string | undefined): string | undefined {
+  const match = /^(p:r|p:a|s:y|s:n):([1-9][0-9]{9})$/.exec(data ?? '');
+  const words = match ? BUTTON_WORDS[match[1]!] : undefined;
+  return words ? `${words} ${match![2]}` : undefined;
+}
 export type Update = z.infer<typeof UpdateSchema>;
 
 /** Bot commands and the keyword each stands for. */
@@ -59,6 +85,25 @@ const COMMANDS: Record<string, string> = {
 
 export function toInbound(update: Update, context: { bot: string; now: Date }): InboundMessage | Ignored {
   const ignored = (reason: string): Ignored => ({ ignored: true, reason });
+  const pressed = update.callback_query;
+  if (pressed) {
+    const text = buttonText(pressed.data);
+    if (!text) return ignored('unknown button');
+    // A button lives in the chat of the message it is under: that chat is who pressed it.
+    const chat = String(pressed.message?.chat.type === 'private' ? pressed.message.chat.id : pressed.from.id);
+    return {
+      channel: 'telegram',
+      account: context.bot,
+      externalId: `cb_${pressed.id}`,
+      dedupKey: `tg_${update.update_id}`,
+      sender: { address: `tg:${chat}` },
+      text,
+      attachments: [],
+      receivedAt: context.now.toISOString(),
+      replyContext: { chatId: chat, ...(pressed.message ? { messageId: String(pressed.message.message_id) } : {}), callbackId: pressed.id },
+      ...(pressed.from.language_code?.startsWith('en') ? { lang: 'en' as const } : pressed.from.language_code?.startsWith('id') ? { lang: 'id' as const } : {}),
+    };
+  }
   const edited = update.edited_message;
   const message = update.message ?? edited;
   if (!message) return ignored('not a message');

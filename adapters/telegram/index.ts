@@ -6,9 +6,9 @@ import type { AttachmentSink, ChannelAdapter, CursorStore, Ignored, IntakeSink, 
 import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
 import type { Attachment, InboundMessage } from '../../src/core/inbound.ts';
 import { Lease } from '../../src/queue/lease.ts';
-import { TelegramApiError, createTelegramClient, type TelegramClient } from './client.ts';
+import { TelegramApiError, createTelegramClient, type InlineButton, type TelegramClient } from './client.ts';
 import type { TelegramSettings } from './config.ts';
-import { UpdateSchema, filesOf, toInbound, type Update } from './inbound.ts';
+import { BUTTONS, UpdateSchema, filesOf, toInbound, type Update } from './inbound.ts';
 
 /**
  * Telegram: a bot citizens chat with. Updates come by long polling (one poller across all
@@ -75,13 +75,22 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
     }
     const message = normalize(update.data);
     if ('ignored' in message) {
+      // A button we do not know still gets its answer, or the citizen's app keeps spinning.
+      const pressed = update.data.callback_query;
+      if (pressed) await client.answerCallbackQuery(pressed.id).catch(() => undefined);
       counters.ignored(message.reason);
       log.debug({ updateId: update.data.update_id, reason: message.reason }, 'telegram update not for us');
       return;
     }
     message.attachments = await attachmentsOf(update.data);
     try {
-      await context.intake.enqueue(message, { windowMs: DEDUP_WINDOW_MS });
+      const stored = await context.intake.enqueue(message, { windowMs: DEDUP_WINDOW_MS });
+      // A pressed button is answered once, when first stored (Telegram shows a spinner until then);
+      // the confirmation itself comes in the chat, from intake.
+      const pressed = update.data.callback_query;
+      if (pressed && stored.status === 'queued') {
+        await client.answerCallbackQuery(pressed.id).catch((err: unknown) => log.info({ err: { message: (err as Error).message } }, 'telegram callback not answered'));
+      }
     } catch (err) {
       if (!(err instanceof InboundRefusedError)) throw err;
       counters.malformed('refused');
@@ -183,8 +192,12 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
     const chatId = message.to?.replace(/^tg:/, '') || message.replyContext.chatId;
     if (!chatId) throw new SendError('invalid_recipient', 'telegram: no chat to answer');
     const replyTo = Number(message.replyContext.messageId);
+    const buttons = buttonsFor(message);
     try {
-      const sent = await client.sendMessage(chatId, message.text.slice(0, MAX_TEXT), Number.isSafeInteger(replyTo) && replyTo > 0 ? { replyTo } : {});
+      const sent = await client.sendMessage(chatId, message.text.slice(0, MAX_TEXT), {
+        ...(Number.isSafeInteger(replyTo) && replyTo > 0 ? { replyTo } : {}),
+        ...(buttons ? { buttons } : {}),
+      });
       return { status: 'sent', transportId: `${chatId}_${sent.message_id}` };
     } catch (err) {
       throw toSendError(err);
@@ -212,6 +225,26 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
       return [{ link: account, state: current, ok: current !== 'backoff' && current !== 'conflict' }];
     },
   };
+}
+
+/** Under the receipt of a public report: keep it confidential or anonymous. Under an answer: rate it. */
+function buttonsFor(message: OutboundMessage): InlineButton[][] | undefined {
+  const id = message.trackingId;
+  if (!id) return undefined;
+  const en = message.lang === 'en';
+  if (message.kind === 'received' && message.privacy === 'public') {
+    return [[
+      { text: en ? 'Keep confidential' : 'Rahasiakan', callback_data: BUTTONS.rahasia(id) },
+      { text: en ? 'Hide my identity' : 'Sembunyikan identitas', callback_data: BUTTONS.anonim(id) },
+    ]];
+  }
+  if (message.kind === 'answered') {
+    return [[
+      { text: en ? 'Satisfied' : 'PUAS', callback_data: BUTTONS.puas(id) },
+      { text: en ? 'Not satisfied' : 'TIDAK PUAS', callback_data: BUTTONS.tidakPuas(id) },
+    ]];
+  }
+  return undefined;
 }
 
 function same(a: string, b: string): boolean {

@@ -24,6 +24,8 @@ export type CitizenCommand =
   // `text` is the optional comment after "PUAS <id>"; the corpus keeps it in the report's thread (s-028).
   | { type: 'satisfied'; ref: TrackingRef; text?: string }
   | { type: 'dissatisfied'; ref: TrackingRef; text: string }
+  // "RAHASIA <id>" with nothing else: make an existing report confidential (a bot's button says it so).
+  | { type: 'set_privacy'; ref: TrackingRef; privacy: 'anonim' | 'rahasia' }
   | { type: 'help'; topic?: string }
   | { type: 'empty' };
 
@@ -357,6 +359,13 @@ const fileReport: Handler = ({ original, tokens, at, keywords }) => {
     end = m.end;
   }
   const text = restAfter(original, end);
+  // "RAHASIA 5370467387" names a report rather than describing one: it asks for that report to be kept
+  // confidential (or anonymous). Only a valid ID, alone, reads so; anything more is a report.
+  const named = text.trim();
+  if (privacy !== 'public' && looksLikeTrackingId(named)) {
+    const ref = parseTrackingId(named);
+    if (ref.ok) return { type: 'set_privacy', ref, privacy };
+  }
   // "LAPOR" with nothing after it: nothing to file (corpus s-035); the reply explains how to write one.
   return hasContent(text) ? { type: 'new_report', text, privacy } : { type: 'empty' };
 };

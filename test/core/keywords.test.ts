@@ -384,3 +384,16 @@ describe('parseCitizenMessage properties', () => {
     );
   });
 });
+
+describe('RAHASIA or ANONIM with a tracking ID alone', () => {
+  const id = withCheckDigit('537046738'); // 5370467387, the Telegram corpus report
+  it('asks for that report to be kept confidential or anonymous', () => {
+    expect(parseCitizenMessage(`RAHASIA ${id}`)).toEqual({ type: 'set_privacy', ref: ok(id), privacy: 'rahasia' });
+    expect(parseCitizenMessage(`anonim ${id}`)).toEqual({ type: 'set_privacy', ref: ok(id), privacy: 'anonim' });
+  });
+  it('stays a report when more is written, or the number is not a valid ID', () => {
+    expect(parseCitizenMessage(`RAHASIA ${id} kepala desa minta jatah`)).toMatchObject({ type: 'new_report', privacy: 'rahasia' });
+    expect(parseCitizenMessage(`RAHASIA ${id.slice(0, 9)}${(Number(id[9]) + 1) % 10}`)).toMatchObject({ type: 'new_report' });
+    expect(parseCitizenMessage(`LAPOR ${id}`)).toMatchObject({ type: 'new_report', privacy: 'public' });
+  });
+});

@@ -122,3 +122,43 @@ describe('files', () => {
     expect(receipt).toBeDefined();
   });
 });
+
+describe('buttons', () => {
+  it('under the receipt: Rahasiakan makes the report confidential, answered once and confirmed in the chat', async () => {
+    const user = newUser();
+    fake.say({ from: user, text: 'oknum petugas parkir minta uang lebih di pasar baru' });
+    const report = await oneReportOf(user.id);
+    const receipt = await answer(user.id, /diterima dengan nomor/);
+    const buttons = receipt.message.reply_markup?.inline_keyboard.flat() ?? [];
+    const rahasia = buttons.find((b) => b.text === 'Rahasiakan');
+    expect(rahasia?.callback_data).toBe(`p:r:${report.tracking_id}`);
+    const press = fake.press({ from: user, messageId: receipt.message.message_id, data: rahasia!.callback_data! });
+    await answer(user.id, /dirahasiakan/);
+    expect((await reportsOf(user.id))[0]!.rahasia).toBe(true);
+    const callbackId = (press.callback_query as { id: string }).id;
+    expect(fake.callbackAnswers().filter((a) => a.callback_query_id === callbackId)).toHaveLength(1);
+  });
+
+  it('a button naming someone else\'s report changes nothing and tells nothing', async () => {
+    const owner = newUser();
+    fake.say({ from: owner, text: 'jembatan gantung di Desa Cikoneng putus' });
+    const report = await oneReportOf(owner.id);
+    const stranger = newUser();
+    fake.say({ from: stranger, text: '/bantuan' });
+    const help = await answer(stranger.id, /RAHASIA/);
+    fake.press({ from: stranger, messageId: help.message.message_id, data: `p:r:${report.tracking_id}` });
+    const reply = await answer(stranger.id, /tidak ditemukan/);
+    expect(reply.message.text).not.toContain('Cikoneng');
+    expect((await reportsOf(owner.id))[0]!.rahasia).toBe(false);
+  });
+
+  it('a button that is not ours is confirmed and ignored', async () => {
+    const user = newUser();
+    fake.say({ from: user, text: '/start' });
+    const help = await answer(user.id, /RAHASIA/);
+    const press = fake.press({ from: user, messageId: help.message.message_id, data: 'hapus-semua' });
+    const callbackId = (press.callback_query as { id: string }).id;
+    await eventually(async () => fake.callbackAnswers().find((a) => a.callback_query_id === callbackId));
+    expect(fake.sent({ chatId: user.id })).toHaveLength(1);
+  });
+});
