@@ -83,6 +83,7 @@ export const ADAPTERS = {
       intake: context.intake,
       cursors: context.cursors,
       attachments: context.attachments,
+      hashAddress: (address) => context.keys.blindIndex(normalizeAddress(address)),
       counters: {
         ignored: (reason) => metrics.inboundIgnored.inc({ channel: 'telegram', reason }),
         malformed: (reason) => metrics.inboundRejected.inc({ channel: 'telegram', reason: `malformed_${reason}` }),

@@ -42,6 +42,8 @@ export const UpdateSchema = z.object({
   update_id: z.number().int().nonnegative(),
   message: MessageSchema.optional(),
   edited_message: MessageSchema.optional(),
+  /** The bot's own membership in a chat changed: `kicked` in a private chat is the user blocking the bot. */
+  my_chat_member: z.object({ chat: ChatSchema, new_chat_member: z.object({ status: z.string() }) }).optional(),
   callback_query: z
     .object({
       id: z.string().min(1).max(200),

@@ -30,6 +30,8 @@ export interface TelegramAdapterContext {
   intake: IntakeSink;
   cursors: CursorStore;
   attachments: AttachmentSink;
+  /** Keyed hash of an address, to remember blocked chats without keeping chat ids in Redis. */
+  hashAddress(address: string): string;
   counters: TelegramCounters;
   client?: TelegramClient;
   owner?: string;
@@ -73,6 +75,11 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
       log.warn({ problem: update.error.issues[0]?.message, path: update.error.issues[0]?.path.join('.') }, 'telegram update skipped: not the shape the Bot API describes');
       return;
     }
+    const member = update.data.my_chat_member;
+    if (member && member.chat.type === 'private') {
+      await setReachable(String(member.chat.id), member.new_chat_member.status !== 'kicked');
+      return;
+    }
     const message = normalize(update.data);
     if ('ignored' in message) {
       // A button we do not know still gets its answer, or the citizen's app keeps spinning.
@@ -96,6 +103,18 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
       counters.malformed('refused');
       log.warn({ updateId: update.data.update_id, problems: err.problems }, 'telegram update refused: it cannot be stored');
     }
+  }
+
+  /**
+   * A citizen who blocked the bot cannot be written to: replies to that chat fail at once as
+   * `blocked` (recorded undeliverable on the report) instead of each costing a refused call, until
+   * the citizen unblocks the bot.
+   */
+  const unreachableKey = (chat: string) => `${context.prefix}:telegram:unreachable:${context.hashAddress(`tg:${chat}`)}`;
+  async function setReachable(chat: string, reachable: boolean): Promise<void> {
+    if (reachable) await context.redis.del(unreachableKey(chat));
+    else await context.redis.set(unreachableKey(chat), '1');
+    log.info({ reachable }, reachable ? 'telegram chat reachable again' : 'telegram chat blocked the bot: replies to it are undeliverable');
   }
 
   /**
@@ -191,6 +210,7 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
   async function send(message: OutboundMessage): Promise<SendResult> {
     const chatId = message.to?.replace(/^tg:/, '') || message.replyContext.chatId;
     if (!chatId) throw new SendError('invalid_recipient', 'telegram: no chat to answer');
+    if (await context.redis.exists(unreachableKey(chatId))) throw new SendError('blocked', 'telegram: the citizen blocked the bot');
     const replyTo = Number(message.replyContext.messageId);
     const buttons = buttonsFor(message);
     try {
@@ -200,6 +220,8 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
       });
       return { status: 'sent', transportId: `${chatId}_${sent.message_id}` };
     } catch (err) {
+      // Blocked, and the my_chat_member update missed (or not yet read): remember it the same way.
+      if (err instanceof TelegramApiError && err.status === 403) await setReachable(chatId, false).catch(() => undefined);
       throw toSendError(err);
     }
   }

@@ -162,3 +162,27 @@ describe('buttons', () => {
     expect(fake.sent({ chatId: user.id })).toHaveLength(1);
   });
 });
+
+describe('a citizen who blocks the bot', () => {
+  it('is not written to while blocked (the reply recorded undeliverable), and is again once unblocked', async () => {
+    const user = newUser();
+    fake.say({ from: user, text: 'pipa PDAM bocor di Jl. Sawo' });
+    const report = await oneReportOf(user.id);
+    await answer(user.id, /diterima dengan nomor/);
+    fake.block(user.id);
+    const callsBefore = () => fake.stats().calls.sendMessage ?? 0;
+    await new Promise((r) => setTimeout(r, 300));
+    const before = callsBefore();
+    fake.say({ from: user, text: `/status ${report.tracking_id}` });
+    await eventually(async () => {
+      const { rows } = await env.runtime.db.query<{ status: string }>(`SELECT status FROM messages WHERE report_seq = $1 AND direction = 'out' AND kind = 'status'`, [report.seq]);
+      return rows[0]?.status === 'failed' ? true : undefined;
+    }, 10_000, 'the status reply recorded undeliverable');
+    expect(callsBefore()).toBe(before);
+
+    fake.unblock(user.id);
+    await new Promise((r) => setTimeout(r, 300));
+    fake.say({ from: user, text: `/status ${report.tracking_id}` });
+    await answer(user.id, /Status laporan/);
+  });
+});
