@@ -81,6 +81,7 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
       return;
     }
     const message = normalize(update.data);
+    if ('ignored' in message && message.reason === 'group') await hintPrivateChat(update.data);
     if ('ignored' in message) {
       // A button we do not know still gets its answer, or the citizen's app keeps spinning.
       const pressed = update.data.callback_query;
@@ -115,6 +116,24 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
     if (reachable) await context.redis.del(unreachableKey(chat));
     else await context.redis.set(unreachableKey(chat), '1');
     log.info({ reachable }, reachable ? 'telegram chat reachable again' : 'telegram chat blocked the bot: replies to it are undeliverable');
+  }
+
+  /**
+   * Complaints are not filed from groups (the others there would read them). A command to the bot in
+   * a group is answered with where to write instead — at most once an hour per group, so the bot
+   * never floods a group.
+   */
+  async function hintPrivateChat(update: Update): Promise<void> {
+    const message = update.message;
+    if (!message || !message.text?.startsWith('/')) return;
+    const group = String(message.chat.id);
+    const first = await context.redis.set(`${context.prefix}:telegram:group-hint:${context.hashAddress(`tg:${group}`)}`, '1', 'EX', 3_600, 'NX');
+    if (first !== 'OK') return;
+    const en = message.from?.language_code?.startsWith('en');
+    const text = en
+      ? 'LAPOR! Reports are not taken in groups, so that others do not read them. Write to this bot in a private chat.'
+      : 'LAPOR! Laporan tidak diterima di grup, agar tidak dibaca orang lain. Kirim laporan Anda lewat chat pribadi dengan bot ini.';
+    await client.sendMessage(group, text, { replyTo: message.message_id }).catch((err: unknown) => log.info({ err: { message: (err as Error).message } }, 'telegram group hint not sent'));
   }
 
   /**

@@ -186,3 +186,18 @@ describe('a citizen who blocks the bot', () => {
     await answer(user.id, /Status laporan/);
   });
 });
+
+describe('in a group', () => {
+  it('files nothing, and a command to the bot is answered once with where to write', async () => {
+    const user = newUser();
+    const groupId = -100_000_000 - Math.floor(Math.random() * 1e6);
+    fake.inGroup({ from: user, groupId, title: 'Warga RW 07', text: '/lapor jalan rusak di RW 07' });
+    fake.inGroup({ from: user, groupId, title: 'Warga RW 07', text: '/lapor lampu mati' });
+    fake.inGroup({ from: user, groupId, title: 'Warga RW 07', text: 'ada yang tahu cara lapor?' });
+    const hint = await eventually(async () => fake.sent({ chatId: groupId })[0], 10_000, 'the hint in the group');
+    expect(hint.message.text).toMatch(/chat pribadi/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(fake.sent({ chatId: groupId })).toHaveLength(1);
+    expect(await reportsOf(user.id)).toHaveLength(0);
+  });
+});
