@@ -8,6 +8,7 @@ import type { Attachment, InboundMessage } from '../../src/core/inbound.ts';
 import { Lease } from '../../src/queue/lease.ts';
 import { TelegramApiError, createTelegramClient, type InlineButton, type TelegramClient } from './client.ts';
 import type { TelegramSettings } from './config.ts';
+import { Pacer } from './pace.ts';
 import { BUTTONS, UpdateSchema, filesOf, toInbound, type Update } from './inbound.ts';
 
 /**
@@ -64,6 +65,8 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
   let generation = 0;
   let loop: Promise<void> | undefined;
   let abort: AbortController | undefined;
+
+  const pacer = new Pacer();
 
   const normalize = (update: Update, now = new Date()): InboundMessage | Ignored => toInbound(update, { bot: account, now });
 
@@ -230,6 +233,7 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
     const chatId = message.to?.replace(/^tg:/, '') || message.replyContext.chatId;
     if (!chatId) throw new SendError('invalid_recipient', 'telegram: no chat to answer');
     if (await context.redis.exists(unreachableKey(chatId))) throw new SendError('blocked', 'telegram: the citizen blocked the bot');
+    await pacer.take(chatId);
     const replyTo = Number(message.replyContext.messageId);
     const buttons = buttonsFor(message);
     try {
