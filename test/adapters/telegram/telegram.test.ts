@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeTelegramApi } from '../../../scripts/telegram/fake-api.ts';
 import { eventually, type TestEnv } from '../../helpers/env.ts';
+import { account, call } from '../../helpers/operators.ts';
 import { telegramGateway, tgContactHash, tgUsers } from '../../helpers/telegram.ts';
 
 /**
@@ -199,5 +200,34 @@ describe('in a group', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(fake.sent({ chatId: groupId })).toHaveLength(1);
     expect(await reportsOf(user.id)).toHaveLength(0);
+  });
+});
+
+describe('an operator works the report', () => {
+  it('the answer reaches the chat with PUAS / TIDAK PUAS buttons; PUAS closes the report', async () => {
+    const user = newUser();
+    fake.say({ from: user, text: 'listrik padam tiap malam di Desa Cibiru' });
+    const report = await oneReportOf(user.id);
+    const admin = await account(env, 'super_admin');
+    const pln = await account(env, 'agency_admin', { agency: 'pln' });
+    const liaison = await account(env, 'liaison', { unit: 'pln-uid-jabar' });
+    const step = async (who: typeof admin, action: string, body: unknown) => {
+      const res = await call(env, 'POST', `/api/v1/admin/reports/${report.tracking_id}/${action}`, who, body);
+      expect(res.statusCode, res.body).toBe(200);
+    };
+    await step(admin, 'verify', { kind: 'pengaduan', weight: 'sedang' });
+    await step(admin, 'dispose', { agency: 'pln' });
+    await step(pln, 'dispose', { unit: 'pln-uid-jabar' });
+    await step(liaison, 'answer', { text: 'Trafo sudah diganti, listrik menyala kembali.' });
+    const answered = await answer(user.id, /menanggapi/);
+    expect(answered.message.text).toContain('Trafo sudah diganti');
+    const puas = answered.message.reply_markup?.inline_keyboard.flat().find((b) => b.text === 'PUAS');
+    expect(puas?.callback_data).toBe(`s:y:${report.tracking_id}`);
+    fake.press({ from: user, messageId: answered.message.message_id, data: puas!.callback_data! });
+    await answer(user.id, /penilaian Anda/);
+    await eventually(async () => {
+      const { rows } = await env.runtime.db.query<{ status: string }>('SELECT status FROM reports WHERE seq = $1', [report.seq]);
+      return rows[0]!.status === 'selesai' ? true : undefined;
+    }, 10_000, 'the report closed by PUAS');
   });
 });
