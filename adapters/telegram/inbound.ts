@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Ignored } from '../../src/core/channel.ts';
+import { buttonText } from '../../src/core/buttons.ts';
 import type { InboundMessage } from '../../src/core/inbound.ts';
 
 /**
@@ -54,23 +55,6 @@ export const UpdateSchema = z.object({
     .optional(),
 });
 
-/**
- * Our buttons' callback data (at most 64 bytes, Telegram's limit) and the words each stands for:
- * pressing one is writing those words, so the owner check and the reply are the keyword path's.
- */
-export const BUTTONS = {
-  rahasia: (id: string) => `p:r:${id}`,
-  anonim: (id: string) => `p:a:${id}`,
-  puas: (id: string) => `s:y:${id}`,
-  tidakPuas: (id: string) => `s:n:${id}`,
-} as const;
-const BUTTON_WORDS: Record<string, string> = { 'p:r': 'RAHASIA', 'p:a': 'ANONIM', 's:y': 'PUAS', 's:n': 'TIDAK PUAS' };
-
-function buttonText(data: string | undefined): string | undefined {
-  const match = /^(p:r|p:a|s:y|s:n):([1-9][0-9]{9})$/.exec(data ?? '');
-  const words = match ? BUTTON_WORDS[match[1]!] : undefined;
-  return words ? `${words} ${match![2]}` : undefined;
-}
 export type Update = z.infer<typeof UpdateSchema>;
 
 /** Bot commands and the keyword each stands for. */

@@ -3,13 +3,14 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { AttachmentSink, ChannelAdapter, CursorStore, Ignored, IntakeSink, LinkStatus, OutboundMessage, SendResult, WebhookAnswer, WebhookRequest } from '../../src/core/channel.ts';
+import { buttonsFor } from '../../src/core/buttons.ts';
 import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
 import type { Attachment, InboundMessage } from '../../src/core/inbound.ts';
 import { Lease } from '../../src/queue/lease.ts';
 import { TelegramApiError, createTelegramClient, type InlineButton, type TelegramClient } from './client.ts';
 import type { TelegramSettings } from './config.ts';
 import { Pacer } from './pace.ts';
-import { BUTTONS, UpdateSchema, filesOf, toInbound, type Update } from './inbound.ts';
+import { UpdateSchema, filesOf, toInbound, type Update } from './inbound.ts';
 
 /**
  * Telegram: a bot citizens chat with. Updates come by long polling (one poller across all
@@ -235,7 +236,7 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
     if (await context.redis.exists(unreachableKey(chatId))) throw new SendError('blocked', 'telegram: the citizen blocked the bot');
     await pacer.take(chatId);
     const replyTo = Number(message.replyContext.messageId);
-    const buttons = buttonsFor(message);
+    const buttons = keyboardFor(message);
     try {
       const sent = await client.sendMessage(chatId, message.text.slice(0, MAX_TEXT), {
         ...(Number.isSafeInteger(replyTo) && replyTo > 0 ? { replyTo } : {}),
@@ -272,24 +273,10 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
   };
 }
 
-/** Under the receipt of a public report: keep it confidential or anonymous. Under an answer: rate it. */
-function buttonsFor(message: OutboundMessage): InlineButton[][] | undefined {
-  const id = message.trackingId;
-  if (!id) return undefined;
-  const en = message.lang === 'en';
-  if (message.kind === 'received' && message.privacy === 'public') {
-    return [[
-      { text: en ? 'Keep confidential' : 'Rahasiakan', callback_data: BUTTONS.rahasia(id) },
-      { text: en ? 'Hide my identity' : 'Sembunyikan identitas', callback_data: BUTTONS.anonim(id) },
-    ]];
-  }
-  if (message.kind === 'answered') {
-    return [[
-      { text: en ? 'Satisfied' : 'PUAS', callback_data: BUTTONS.puas(id) },
-      { text: en ? 'Not satisfied' : 'TIDAK PUAS', callback_data: BUTTONS.tidakPuas(id) },
-    ]];
-  }
-  return undefined;
+/** Our buttons (src/core/buttons.ts) as an inline keyboard, one row. */
+function keyboardFor(message: OutboundMessage): InlineButton[][] | undefined {
+  const buttons = buttonsFor(message.kind, message.privacy, message.trackingId, message.lang);
+  return buttons.length ? [buttons.map((b) => ({ text: b.title, callback_data: b.id }))] : undefined;
 }
 
 function same(a: string, b: string): boolean {
