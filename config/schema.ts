@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { envBool, positiveInt } from '../src/core/settings.ts';
 import { SmsSettingsSchema } from '../adapters/sms/config.ts';
 import { TelegramSettingsSchema } from '../adapters/telegram/config.ts';
+import { WhatsAppSettingsSchema } from '../adapters/whatsapp/config.ts';
 import { XSettingsSchema } from '../adapters/x/config.ts';
 import { CRASH_POINTS } from '../src/core/crash.ts';
 
@@ -175,6 +176,7 @@ export const ConfigSchema = z.strictObject({
   smpp: SmsSettingsSchema.prefault({}),
   x: XSettingsSchema.prefault({}),
   telegram: TelegramSettingsSchema.prefault({}),
+  whatsapp: WhatsAppSettingsSchema.prefault({}),
   test: z
     .strictObject({
       crashAt: z

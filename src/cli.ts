@@ -5,14 +5,15 @@ import type { RulesConfig } from '../config/rules.ts';
 import type { Config } from '../config/schema.ts';
 import { WORKER_NAMES, startWorkers, type WorkerName } from '../workers/run.ts';
 import { telegramConfigured } from '../adapters/telegram/config.ts';
+import { whatsappConfigured } from '../adapters/whatsapp/config.ts';
 import { xConfigured } from '../adapters/x/config.ts';
 import { smscAccounts } from '../adapters/sms/config.ts';
 import { CHANNEL_IDS, type ChannelId } from './core/inbound.ts';
 
 /** Channels whose adapter holds an upstream link of its own. */
-const PULL_CHANNELS = ['sms', 'x', 'telegram'] as const satisfies readonly ChannelId[];
+const PULL_CHANNELS = ['sms', 'x', 'telegram', 'whatsapp'] as const satisfies readonly ChannelId[];
 /** Channels whose provider also pushes to /webhooks/<channel>: the API process takes those deliveries. */
-const WEBHOOK_CHANNELS = ['x', 'telegram'] as const satisfies readonly ChannelId[];
+const WEBHOOK_CHANNELS = ['x', 'telegram', 'whatsapp'] as const satisfies readonly ChannelId[];
 import { listDeadLetters, replayDeadLetters } from './queue/dlq.ts';
 import { createLogger, wantsPrettyLogs } from './log.ts';
 import { openRuntime, type Runtime } from './runtime.ts';
@@ -337,6 +338,31 @@ async function startTelegramSimulator(config: Config, log: Logger): Promise<{ co
   };
 }
 
+/** `auto`: with no WhatsApp token, `npm start` runs a fake Cloud API that delivers to its own webhook. */
+function wantsWhatsAppSimulator(config: Config, roles: Roles): boolean {
+  if (config.whatsapp.simulator === 'on') return true;
+  return config.whatsapp.simulator === 'auto' && roles.http && roles.workers.length > 0 && !whatsappConfigured(config.whatsapp);
+}
+
+async function startWhatsAppSimulator(config: Config, log: Logger): Promise<{ config: Config; stop: () => Promise<void> }> {
+  const { FakeWhatsAppApi } = await import('../scripts/whatsapp/fake-api.ts');
+  const secrets = { token: 'fake-wa-token', phoneNumberId: '106540352242922', appSecret: 'fake-wa-app-secret', verifyToken: 'fake-verify-token' };
+  const fake = await FakeWhatsAppApi.start({ port: config.whatsapp.simulatorPort, webhookUrl: `http://${config.host}:${config.port}/webhooks/whatsapp`, ...secrets }).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    throw new StartupError(
+      `Port ${config.whatsapp.simulatorPort} of the fake WhatsApp API is already in use (another npm start?). Use another: LAPOR_WHATSAPP_SIMULATOR_PORT=${config.whatsapp.simulatorPort + 10}, or LAPOR_WHATSAPP_SIMULATOR=off.`,
+    );
+  });
+  log.info(
+    { api: fake.url, try: `npm run sim:whatsapp -- say${fake.port === 2782 ? '' : ` --port ${fake.port}`} --from 6281234567890 "lampu jalan mati di Jl. Melati"` },
+    'no WhatsApp token: started the fake WhatsApp Cloud API on loopback',
+  );
+  return {
+    config: { ...config, whatsapp: { ...config.whatsapp, token: secrets.token, phoneId: secrets.phoneNumberId, appSecret: secrets.appSecret, verifyToken: secrets.verifyToken, apiBase: fake.graphUrl } },
+    stop: () => fake.stop(),
+  };
+}
+
 /** What would otherwise fail half-way through start-up, checked before anything starts. */
 async function preflight(config: Config, http: boolean): Promise<void> {
   if (!config.redisUrl || !config.databaseUrl || !config.dataKey || !config.trackingKey) checkDataDirWritable(config.dataDir);
@@ -387,6 +413,11 @@ async function serve(initialConfig: Config, log: Logger, rules: RulesConfig, rol
     }
     if (roles.channels.includes('telegram') && wantsTelegramSimulator(config, roles)) {
       const simulated = await startTelegramSimulator(config, log);
+      stops.push(simulated.stop);
+      config = simulated.config;
+    }
+    if (roles.channels.includes('whatsapp') && wantsWhatsAppSimulator(config, roles)) {
+      const simulated = await startWhatsAppSimulator(config, log);
       stops.push(simulated.stop);
       config = simulated.config;
     }

@@ -4,6 +4,8 @@ import { smscAccounts } from '../adapters/sms/config.ts';
 import { createWebAdapter } from '../adapters/web/index.ts';
 import { telegramConfigured } from '../adapters/telegram/config.ts';
 import { createTelegramAdapter } from '../adapters/telegram/index.ts';
+import { whatsappConfigured } from '../adapters/whatsapp/config.ts';
+import { createWhatsAppAdapter } from '../adapters/whatsapp/index.ts';
 import { xConfigured } from '../adapters/x/config.ts';
 import { createXAdapter } from '../adapters/x/index.ts';
 import type { Config } from '../config/schema.ts';
@@ -90,7 +92,24 @@ export const ADAPTERS = {
       },
     });
   },
-  whatsapp: null,
+  whatsapp: (context) => {
+    if (!whatsappConfigured(context.config.whatsapp)) return undefined;
+    const { metrics } = context;
+    return createWhatsAppAdapter({
+      settings: context.config.whatsapp,
+      redis: context.redis,
+      prefix: context.config.queue.prefix,
+      log: context.log.child({ channel: 'whatsapp' }),
+      intake: context.intake,
+      deliveries: context.deliveries,
+      attachments: context.attachments,
+      hashAddress: (address) => context.keys.blindIndex(normalizeAddress(address)),
+      counters: {
+        ignored: (reason) => metrics.inboundIgnored.inc({ channel: 'whatsapp', reason }),
+        malformed: (reason) => metrics.inboundRejected.inc({ channel: 'whatsapp', reason: `malformed_${reason}` }),
+      },
+    });
+  },
 } satisfies Record<ChannelId, AdapterFactory | null>;
 
 export type Adapters = Map<ChannelId, ChannelAdapter<never>>;

@@ -66,6 +66,7 @@ async function startGatewayOnce(env: Record<string, string>, options: StartOptio
     // The same for the fake X API `start` runs without X credentials: never 2780.
     LAPOR_X_SIMULATOR_PORT: '0',
     LAPOR_TELEGRAM_SIMULATOR_PORT: '0',
+    LAPOR_WHATSAPP_SIMULATOR_PORT: '0',
     ...env,
     LAPOR_PORT: String(port),
   };
