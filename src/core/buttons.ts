@@ -27,7 +27,7 @@ export function buttonsFor(kind: string | undefined, privacy: string, trackingId
   if (kind === 'received' && privacy === 'public') {
     return [
       { id: BUTTONS.rahasia(trackingId), title: en ? 'Keep confidential' : 'Rahasiakan' },
-      { id: BUTTONS.anonim(trackingId), title: en ? 'Hide my identity' : 'Sembunyikan identitas' },
+      { id: BUTTONS.anonim(trackingId), title: en ? 'Stay anonymous' : 'Anonimkan' },
     ];
   }
   if (kind === 'answered') {
