@@ -125,14 +125,23 @@ function textOf(message: WaMessage): string | undefined {
       return `[lokasi: ${l.latitude.toFixed(6)}, ${l.longitude.toFixed(6)}${place ? ` ${place}` : ''}]`;
     }
     case 'button':
-      return buttonText(message.button?.payload) ?? message.button?.text ?? '';
+      return buttonText(message.button?.payload) ?? pressed(message.button?.text, message.button?.payload);
     case 'interactive': {
       const reply = message.interactive?.button_reply ?? message.interactive?.list_reply;
-      return buttonText(reply?.id) ?? reply?.title ?? '';
+      return buttonText(reply?.id) ?? pressed(reply?.title, reply?.id);
     }
     default:
       return undefined;
   }
+}
+
+/**
+ * A button that is not one of ours (an older template's, "puas:ya:2486883978"): its title, with the
+ * tracking ID its id names, is what the citizen said ("Puas 2486883978").
+ */
+function pressed(title: string | undefined, id: string | undefined): string {
+  const trackingId = /(?<![0-9])[1-9][0-9]{9}(?![0-9])/.exec(id ?? '')?.[0];
+  return [title, trackingId].filter(Boolean).join(' ');
 }
 
 /** A delivery status in the gateway's terms; `sent` says nothing a later state does not. */
