@@ -276,6 +276,14 @@ async function startSimulator(config: Config, log: Logger): Promise<{ config: Co
   };
 }
 
+/** A local provider's port already taken: one sentence naming the variables that move or switch it off. */
+function portTaken(what: string, port: number, variable: string): (err: unknown) => never {
+  return (err) => {
+    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    throw new StartupError(`Port ${port} of ${what} is already in use (another npm start?). Use another: ${variable}_PORT=${port + 10}, or ${variable}=off.`);
+  };
+}
+
 /** `auto`: with no X credentials, `npm start` polls a fake X API a second terminal can tweet at. */
 function wantsXSimulator(config: Config, roles: Roles): boolean {
   if (config.x.simulator === 'on') return true;
@@ -284,12 +292,7 @@ function wantsXSimulator(config: Config, roles: Roles): boolean {
 
 async function startXSimulator(config: Config, log: Logger): Promise<{ config: Config; stop: () => Promise<void> }> {
   const { FakeXApi } = await import('../scripts/x/fake-api.ts');
-  const fake = await FakeXApi.start({ port: config.x.simulatorPort }).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    throw new StartupError(
-      `Port ${config.x.simulatorPort} of the fake X API is already in use (another npm start?). Use another: LAPOR_X_SIMULATOR_PORT=${config.x.simulatorPort + 10}, or LAPOR_X_SIMULATOR=off.`,
-    );
-  });
+  const fake = await FakeXApi.start({ port: config.x.simulatorPort }).catch(portTaken('the fake X API', config.x.simulatorPort, 'LAPOR_X_SIMULATOR'));
   log.info(
     { api: fake.url, try: `npm run sim:x -- tweet${fake.port === 2780 ? '' : ` --port ${fake.port}`} --from @warga "@${fake.account.username} #lapor lampu jalan mati di Jl. Melati"` },
     'no X credentials: started the fake X API on loopback',
@@ -322,12 +325,7 @@ function wantsTelegramSimulator(config: Config, roles: Roles): boolean {
 
 async function startTelegramSimulator(config: Config, log: Logger): Promise<{ config: Config; stop: () => Promise<void> }> {
   const { FakeTelegramApi } = await import('../scripts/telegram/fake-api.ts');
-  const fake = await FakeTelegramApi.start({ port: config.telegram.simulatorPort }).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    throw new StartupError(
-      `Port ${config.telegram.simulatorPort} of the fake Telegram API is already in use (another npm start?). Use another: LAPOR_TELEGRAM_SIMULATOR_PORT=${config.telegram.simulatorPort + 10}, or LAPOR_TELEGRAM_SIMULATOR=off.`,
-    );
-  });
+  const fake = await FakeTelegramApi.start({ port: config.telegram.simulatorPort }).catch(portTaken('the fake Telegram API', config.telegram.simulatorPort, 'LAPOR_TELEGRAM_SIMULATOR'));
   log.info(
     { api: fake.url, try: `npm run sim:telegram -- say${fake.port === 2781 ? '' : ` --port ${fake.port}`} --from @warga_kota "lampu jalan mati di Jl. Melati"` },
     'no Telegram bot token: started the fake Telegram Bot API on loopback',
@@ -347,12 +345,9 @@ function wantsWhatsAppSimulator(config: Config, roles: Roles): boolean {
 async function startWhatsAppSimulator(config: Config, log: Logger): Promise<{ config: Config; stop: () => Promise<void> }> {
   const { FakeWhatsAppApi } = await import('../scripts/whatsapp/fake-api.ts');
   const secrets = { token: 'fake-wa-token', phoneNumberId: '106540352242922', appSecret: 'fake-wa-app-secret', verifyToken: 'fake-verify-token' };
-  const fake = await FakeWhatsAppApi.start({ port: config.whatsapp.simulatorPort, webhookUrl: `http://${config.host}:${config.port}/webhooks/whatsapp`, ...secrets }).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
-    throw new StartupError(
-      `Port ${config.whatsapp.simulatorPort} of the fake WhatsApp API is already in use (another npm start?). Use another: LAPOR_WHATSAPP_SIMULATOR_PORT=${config.whatsapp.simulatorPort + 10}, or LAPOR_WHATSAPP_SIMULATOR=off.`,
-    );
-  });
+  const fake = await FakeWhatsAppApi.start({ port: config.whatsapp.simulatorPort, webhookUrl: `http://${config.host}:${config.port}/webhooks/whatsapp`, ...secrets }).catch(
+    portTaken('the fake WhatsApp API', config.whatsapp.simulatorPort, 'LAPOR_WHATSAPP_SIMULATOR'),
+  );
   log.info(
     { api: fake.url, try: `npm run sim:whatsapp -- say${fake.port === 2782 ? '' : ` --port ${fake.port}`} --from 6281234567890 "lampu jalan mati di Jl. Melati"` },
     'no WhatsApp token: started the fake WhatsApp Cloud API on loopback',

@@ -1,10 +1,11 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { AttachmentSink, ChannelAdapter, CursorStore, Ignored, IntakeSink, LinkStatus, OutboundMessage, SendResult, WebhookAnswer, WebhookRequest } from '../../src/core/channel.ts';
 import { buttonsFor } from '../../src/core/buttons.ts';
 import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
+import { jsonBody, sameSecret } from '../../src/core/webhook.ts';
 import type { Attachment, InboundMessage } from '../../src/core/inbound.ts';
 import { Lease } from '../../src/queue/lease.ts';
 import { TelegramApiError, createTelegramClient, type InlineButton, type TelegramClient } from './client.ts';
@@ -209,20 +210,18 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
   async function webhook(request: WebhookRequest): Promise<WebhookAnswer> {
     if (request.method !== 'POST') return { status: 405, body: { error: 'method_not_allowed', message: 'Telegram delivers by POST.' } };
     const given = request.headers['x-telegram-bot-api-secret-token'];
-    if (!settings.webhookSecret || typeof given !== 'string' || !same(given, settings.webhookSecret)) {
+    if (!settings.webhookSecret || typeof given !== 'string' || !sameSecret(given, settings.webhookSecret)) {
       counters.malformed('secret');
       log.warn({ given: typeof given === 'string' }, 'telegram webhook delivery refused: bad or missing secret token');
       return { status: 401, body: { error: 'unauthorized', message: 'bad or missing X-Telegram-Bot-Api-Secret-Token' } };
     }
-    let payload: unknown;
-    try {
-      payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(request.rawBody));
-    } catch {
+    const payload = jsonBody(request.rawBody);
+    if (!payload) {
       counters.malformed('json');
       return { status: 400, body: { error: 'bad_request', message: 'the body is not UTF-8 JSON' } };
     }
     try {
-      await store(payload);
+      await store(payload.value);
     } catch (err) {
       log.warn({ err: { message: (err as Error).message } }, 'telegram update not stored: Telegram will deliver it again');
       return { status: 503, body: { error: 'unavailable', message: 'not stored, deliver again' } };
@@ -279,11 +278,6 @@ function keyboardFor(message: OutboundMessage): InlineButton[][] | undefined {
   return buttons.length ? [buttons.map((b) => ({ text: b.title, callback_data: b.id }))] : undefined;
 }
 
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 /** The Bot API's answers in the closed vocabulary the notify worker understands. */
 function toSendError(err: unknown): SendError {

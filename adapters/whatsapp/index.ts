@@ -1,10 +1,11 @@
-import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { buttonsFor } from '../../src/core/buttons.ts';
 import type { AttachmentSink, ChannelAdapter, DeliverySink, IntakeSink, OutboundMessage, SendResult, WebhookAnswer, WebhookRequest } from '../../src/core/channel.ts';
 import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
+import { jsonBody, sameSecret } from '../../src/core/webhook.ts';
 import type { Attachment } from '../../src/core/inbound.ts';
 import type { WhatsAppSettings } from './config.ts';
 import { DeliverySchema, deliveryOf, mediaOf, toInbound, unpack, type WaMessage } from './inbound.ts';
@@ -87,25 +88,24 @@ export function createWhatsAppAdapter(context: WhatsAppAdapterContext): WhatsApp
   async function webhook(request: WebhookRequest): Promise<WebhookAnswer> {
     if (request.method === 'GET') {
       const q = request.query;
-      if (q['hub.mode'] === 'subscribe' && typeof q['hub.verify_token'] === 'string' && settings.verifyToken && same(q['hub.verify_token'], settings.verifyToken)) {
+      if (q['hub.mode'] === 'subscribe' && typeof q['hub.verify_token'] === 'string' && settings.verifyToken && sameSecret(q['hub.verify_token'], settings.verifyToken)) {
         return { status: 200, body: String(q['hub.challenge'] ?? '') };
       }
       return { status: 403, body: { error: 'forbidden', message: 'verify token does not match' } };
     }
     const signature = request.headers['x-hub-signature-256'];
     const expected = `sha256=${createHmac('sha256', settings.appSecret).update(request.rawBody).digest('hex')}`;
-    if (typeof signature !== 'string' || !same(signature, expected)) {
+    if (typeof signature !== 'string' || !sameSecret(signature, expected)) {
       counters.malformed('signature');
       log.warn({ signed: typeof signature === 'string' }, 'whatsapp webhook delivery refused: bad or missing signature');
       return { status: 401, body: { error: 'unauthorized', message: 'bad or missing X-Hub-Signature-256' } };
     }
-    let parsed;
-    try {
-      parsed = DeliverySchema.safeParse(JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(request.rawBody)));
-    } catch {
+    const payload = jsonBody(request.rawBody);
+    if (!payload) {
       counters.malformed('json');
       return { status: 400, body: { error: 'bad_request', message: 'the body is not UTF-8 JSON' } };
     }
+    const parsed = DeliverySchema.safeParse(payload.value);
     if (!parsed.success) {
       counters.malformed('delivery');
       return { status: 400, body: { error: 'bad_request', message: 'not a WhatsApp Business Account delivery' } };
@@ -190,11 +190,6 @@ export function createWhatsAppAdapter(context: WhatsAppAdapterContext): WhatsApp
   };
 }
 
-function same(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 /** Graph's errors in the closed vocabulary the notify worker understands. */
 function toSendError(status: number, body: unknown): SendError {

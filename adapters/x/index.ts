@@ -1,9 +1,10 @@
-import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { AttachmentSink, ChannelAdapter, CursorStore, Ignored, IntakeSink, LinkStatus, OutboundMessage, SendResult, WebhookAnswer, WebhookRequest } from '../../src/core/channel.ts';
 import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
+import { jsonBody, sameSecret } from '../../src/core/webhook.ts';
 import type { InboundMessage } from '../../src/core/inbound.ts';
 import type { Lang } from '../../src/core/notifications.ts';
 import { Lease } from '../../src/queue/lease.ts';
@@ -229,14 +230,12 @@ export function createXAdapter(context: XAdapterContext): XAdapter {
       log.warn({ signed: typeof signature === 'string' }, 'x webhook delivery refused: bad or missing signature');
       return { status: 401, body: { error: 'unauthorized', message: 'bad or missing x-twitter-webhooks-signature' } };
     }
-    let payload: unknown;
-    try {
-      payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(request.rawBody));
-    } catch {
+    const payload = jsonBody(request.rawBody);
+    if (!payload) {
       counters.malformed('json');
       return { status: 400, body: { error: 'bad_request', message: 'the body is not UTF-8 JSON' } };
     }
-    const delivery = z.object({ for_user_id: z.string(), tweet_create_events: z.array(z.unknown()).optional() }).safeParse(payload);
+    const delivery = z.object({ for_user_id: z.string(), tweet_create_events: z.array(z.unknown()).optional() }).safeParse(payload.value);
     if (!delivery.success) {
       counters.malformed('delivery');
       return { status: 400, body: { error: 'bad_request', message: 'not an Account Activity delivery' } };
@@ -322,9 +321,7 @@ function hmac(secret: string, data: string | Buffer): string {
 }
 
 function verify(secret: string, body: Buffer, signature: string): boolean {
-  const expected = Buffer.from(`sha256=${hmac(secret, body)}`);
-  const given = Buffer.from(signature);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return sameSecret(signature, `sha256=${hmac(secret, body)}`);
 }
 
 /** X's answers in the closed vocabulary the notify worker understands. */
