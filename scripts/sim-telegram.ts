@@ -7,6 +7,8 @@
  *   say --from @warga_kota [--wait 5] "lampu jalan mati di Jl. Melati"
  *       Writes to the bot as that citizen (commands too: "/status 1234567890", "/rahasia …") and
  *       prints what the bot answers in the chat.
+ *   press --from @warga_kota <button data>
+ *       Presses a button printed under the bot's last message (e.g. p:r:6906869983: keep it confidential).
  *   fault sendMessage|getUpdates 429|500|502 [--count 3]
  *       The next calls fail, to watch the gateway wait (retry_after) or back off.
  */
@@ -38,6 +40,17 @@ async function call(method: 'GET' | 'POST', path: string, body?: unknown): Promi
   return json.result;
 }
 
+interface Sent {
+  index: number;
+  message: { message_id: number; text?: string; reply_markup?: { inline_keyboard: { text: string; callback_data?: string }[][] } };
+}
+
+/** A bot message as the chat shows it: its text, then its buttons with what `press` takes. */
+function show(sent: Sent): string {
+  const buttons = sent.message.reply_markup?.inline_keyboard.flat().map((b) => `[${b.text}: ${b.callback_data ?? ''}]`).join(' ');
+  return `${sent.message.text ?? ''}${buttons ? ` ${buttons}` : ''}`;
+}
+
 async function main(): Promise<number> {
   if (values.help) {
     process.stdout.write(`${(await import('node:fs')).readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]}*/\n`);
@@ -53,23 +66,33 @@ async function main(): Promise<number> {
     await fake.stop();
     return 0;
   }
-  if (command === 'say') {
+  if (command === 'say' || command === 'press') {
     const username = values.from?.replace(/^@/, '');
     const text = words.join(' ');
     if (!username || !/^[A-Za-z0-9_]{5,32}$/.test(username) || !text) {
-      process.stderr.write('usage: say --from @warga_kota "lampu jalan mati di Jl. Melati" (a username of 5 to 32 letters, digits or _)\n');
+      process.stderr.write('usage: say --from @warga_kota "lampu jalan mati di Jl. Melati" (a username of 5 to 32 letters, digits or _), or press --from @warga_kota <button data>\n');
       return 64;
     }
     const chatId = derivedUserId(username);
-    const before = (await call('GET', `/sent?chatId=${chatId}`)) as { index: number }[];
+    const before = (await call('GET', `/sent?chatId=${chatId}`)) as Sent[];
     const since = before.reduce((max, s) => Math.max(max, s.index + 1), 0);
-    await call('POST', '/say', { from: `@${username}`, text });
-    process.stdout.write(`@${username} → bot: ${text}\n`);
+    if (command === 'say') {
+      await call('POST', '/say', { from: `@${username}`, text });
+      process.stdout.write(`@${username} → bot: ${text}\n`);
+    } else {
+      const under = [...before].reverse().find((s) => s.message.reply_markup?.inline_keyboard.flat().some((b) => b.callback_data === text));
+      if (!under) {
+        process.stderr.write(`no button ${text} under the bot's messages to @${username}\n`);
+        return 64;
+      }
+      await call('POST', '/press', { from: `@${username}`, messageId: under.message.message_id, data: text });
+      process.stdout.write(`@${username} pressed ${text}\n`);
+    }
     const seen = new Set<number>();
     const until = Date.now() + Number(values.wait) * 1000;
     while (Date.now() < until) {
-      const sent = (await call('GET', `/sent?chatId=${chatId}&since=${since}`)) as { index: number; message: { text?: string } }[];
-      for (const s of sent) if (!seen.has(s.index) && seen.add(s.index)) process.stdout.write(`← ${s.message.text ?? ''}\n`);
+      const sent = (await call('GET', `/sent?chatId=${chatId}&since=${since}`)) as Sent[];
+      for (const s of sent) if (!seen.has(s.index) && seen.add(s.index)) process.stdout.write(`← ${show(s)}\n`);
       await new Promise((r) => setTimeout(r, 200));
     }
     if (!seen.size) process.stdout.write('no answer yet (is the gateway running?)\n');
