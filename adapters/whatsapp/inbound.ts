@@ -33,6 +33,7 @@ export type WaMessage = z.infer<typeof MessageSchema>;
 const StatusSchema = z.object({
   id: z.string().min(1).max(512),
   status: z.string(),
+  recipient_id: z.string().regex(/^[0-9]{5,20}$/).optional(),
   errors: z.array(z.object({ code: z.number().optional(), title: z.string().optional() })).optional(),
 });
 export type WaStatus = z.infer<typeof StatusSchema>;
@@ -145,11 +146,14 @@ function pressed(title: string | undefined, id: string | undefined): string {
 }
 
 /** A delivery status in the gateway's terms; `sent` says nothing a later state does not. */
-export function deliveryOf(raw: unknown): { transportId: string; state: 'delivered' | 'failed'; detail: string } | undefined {
+export function deliveryOf(raw: unknown): { transportId: string; state: 'delivered' | 'failed'; detail: string; recipient: string; reengagement: boolean } | undefined {
   const status = StatusSchema.safeParse(raw);
   if (!status.success) return undefined;
-  const { id, status: state, errors } = status.data;
-  if (state === 'delivered' || state === 'read') return { transportId: id, state: 'delivered', detail: state };
-  if (state === 'failed') return { transportId: id, state: 'failed', detail: `failed ${errors?.[0]?.code ?? ''} ${errors?.[0]?.title ?? ''}`.trim() };
+  const { id, status: state, errors, recipient_id: recipient = '' } = status.data;
+  if (state === 'delivered' || state === 'read') return { transportId: id, state: 'delivered', detail: state, recipient, reengagement: false };
+  if (state === 'failed') {
+    const code = errors?.[0]?.code;
+    return { transportId: id, state: 'failed', detail: `failed ${code ?? ''} ${errors?.[0]?.title ?? ''}`.trim(), recipient, reengagement: code === 131047 && Boolean(recipient) };
+  }
   return undefined;
 }

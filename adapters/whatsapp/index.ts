@@ -132,7 +132,10 @@ export function createWhatsAppAdapter(context: WhatsAppAdapterContext): WhatsApp
       }
       for (const raw of statuses) {
         const update = deliveryOf(raw);
-        if (update) await context.deliveries.record({ channel: 'whatsapp', ...update });
+        if (!update) continue;
+        await context.deliveries.record({ channel: 'whatsapp', transportId: update.transportId, state: update.state, detail: update.detail });
+        // 131047: the window had closed; what follows to this citizen goes as the template.
+        if (update.reengagement) await context.redis.del(windowKey(update.recipient));
       }
     } catch (err) {
       log.warn({ err: { message: (err as Error).message } }, 'whatsapp delivery not stored: Meta will deliver it again');
@@ -145,6 +148,24 @@ export function createWhatsAppAdapter(context: WhatsAppAdapterContext): WhatsApp
     const to = message.to?.replace(/^wa:/, '') || message.replyContext.to;
     if (!to) throw new SendError('invalid_recipient', 'whatsapp: no number to answer');
     const inWindow = (await context.redis.exists(windowKey(to))) === 1;
+    const first = await post(to, message, inWindow);
+    // Meta closed the window before we thought (clocks differ): the same notification as the template.
+    if (inWindow && isReengagement(first.body)) {
+      await context.redis.del(windowKey(to));
+      return answerOf(await post(to, message, false));
+    }
+    return answerOf(first);
+  }
+
+  function answerOf(answer: { status: number; body: unknown }): SendResult {
+    if (answer.status < 300) {
+      const id = z.object({ messages: z.array(z.object({ id: z.string() })).min(1) }).safeParse(answer.body);
+      return { status: 'sent', ...(id.success ? { transportId: id.data.messages[0]!.id } : {}) };
+    }
+    throw toSendError(answer.status, answer.body);
+  }
+
+  async function post(to: string, message: OutboundMessage, inWindow: boolean): Promise<{ status: number; body: unknown }> {
     const buttons = buttonsFor(message.kind, message.privacy, message.trackingId, message.lang);
     const replyTo = message.replyContext.messageId;
     const body = inWindow
@@ -166,17 +187,11 @@ export function createWhatsAppAdapter(context: WhatsAppAdapterContext): WhatsApp
             components: [{ type: 'body', parameters: [{ type: 'text', text: message.text.replace(/\s*\n\s*/g, ' ').slice(0, MAX_TEMPLATE_PARAM) }] }],
           },
         };
-    let answer: { status: number; body: unknown };
     try {
-      answer = await graph(`${settings.phoneId}/messages`, { method: 'POST', body });
+      return await graph(`${settings.phoneId}/messages`, { method: 'POST', body });
     } catch (err) {
       throw new SendError('unavailable', `whatsapp: ${(err as Error).message}`, { cause: err });
     }
-    if (answer.status < 300) {
-      const id = z.object({ messages: z.array(z.object({ id: z.string() })).min(1) }).safeParse(answer.body);
-      return { status: 'sent', ...(id.success ? { transportId: id.data.messages[0]!.id } : {}) };
-    }
-    throw toSendError(answer.status, answer.body);
   }
 
   return {
@@ -192,6 +207,11 @@ export function createWhatsAppAdapter(context: WhatsAppAdapterContext): WhatsApp
 
 
 /** Graph's errors in the closed vocabulary the notify worker understands. */
+/** Graph's "(#131047) Re-engagement message": free text outside the 24-hour window. */
+function isReengagement(body: unknown): boolean {
+  return z.object({ error: z.object({ code: z.literal(131047) }) }).safeParse(body).success;
+}
+
 function toSendError(status: number, body: unknown): SendError {
   const error = z.object({ error: z.object({ code: z.number().optional(), message: z.string().optional() }) }).safeParse(body);
   const code = error.success ? error.data.error.code : undefined;

@@ -108,6 +108,25 @@ describe('a citizen writes on WhatsApp', () => {
     expect(template.template?.name).toBe('lapor_kabar');
   });
 
+  it('when Meta says the window closed (131047), the same notification goes as the template', async () => {
+    const from = newNumber();
+    fake.text({ from, text: 'tiang listrik roboh menimpa pagar rumah warga di gang Mawar' });
+    const report = await oneReportOf(from);
+    await sentTo(from, /diterima dengan nomor/);
+    // Our window (Redis) still says open; Meta's clock is a day on and refuses free text at once.
+    fake.setReengagement('sync');
+    fake.advanceTime(25 * 3_600_000);
+    try {
+      const admin = await account(env, 'super_admin');
+      expect((await call(env, 'POST', `/api/v1/admin/reports/${report.tracking_id}/verify`, admin, { kind: 'pengaduan', weight: 'sedang' })).statusCode).toBe(200);
+      expect((await call(env, 'POST', `/api/v1/admin/reports/${report.tracking_id}/dispose`, admin, { agency: 'pln' })).statusCode).toBe(200);
+      const template = await sentTo(from, /diteruskan/);
+      expect(template.type).toBe('template');
+    } finally {
+      fake.setReengagement('status');
+    }
+  });
+
   it('refuses forged, unsigned and re-serialised deliveries, filing nothing', async () => {
     const from = newNumber();
     const body = `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"${SECRETS.phoneNumberId}"},"contacts":[{"profile":{"name":"Ren\\u00e9"},"wa_id":"${from}"}],"messages":[{"from":"${from}","id":"wamid.TEST${from}","timestamp":"${Math.floor(Date.now() / 1000)}","type":"text","text":{"body":"jalan \\u00e9 rusak 3\\/4 km"}}]},"field":"messages"}]}]}`;
