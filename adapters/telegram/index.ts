@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { AttachmentSink, ChannelAdapter, CursorStore, Ignored, IntakeSink, LinkStatus, OutboundMessage, SendResult, WebhookAnswer, WebhookRequest } from '../../src/core/channel.ts';
 import { buttonsFor } from '../../src/core/buttons.ts';
 import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
-import { jsonBody, sameSecret } from '../../src/core/webhook.ts';
+import { NOT_JSON, jsonBody, sameSecret } from '../../src/core/webhook.ts';
 import type { Attachment, InboundMessage } from '../../src/core/inbound.ts';
 import { Lease } from '../../src/queue/lease.ts';
 import { TelegramApiError, createTelegramClient, type InlineButton, type TelegramClient } from './client.ts';
@@ -218,7 +218,7 @@ export function createTelegramAdapter(context: TelegramAdapterContext): Telegram
     const payload = jsonBody(request.rawBody);
     if (!payload) {
       counters.malformed('json');
-      return { status: 400, body: { error: 'bad_request', message: 'the body is not UTF-8 JSON' } };
+      return NOT_JSON;
     }
     try {
       await store(payload.value);

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { buttonsFor } from '../../src/core/buttons.ts';
 import type { AttachmentSink, ChannelAdapter, DeliverySink, IntakeSink, OutboundMessage, SendResult, WebhookAnswer, WebhookRequest } from '../../src/core/channel.ts';
 import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
-import { jsonBody, sameSecret } from '../../src/core/webhook.ts';
+import { NOT_JSON, jsonBody, sameSecret } from '../../src/core/webhook.ts';
 import type { Attachment } from '../../src/core/inbound.ts';
 import type { WhatsAppSettings } from './config.ts';
 import { DeliverySchema, deliveryOf, mediaOf, toInbound, unpack, type WaMessage } from './inbound.ts';
@@ -103,7 +103,7 @@ export function createWhatsAppAdapter(context: WhatsAppAdapterContext): WhatsApp
     const payload = jsonBody(request.rawBody);
     if (!payload) {
       counters.malformed('json');
-      return { status: 400, body: { error: 'bad_request', message: 'the body is not UTF-8 JSON' } };
+      return NOT_JSON;
     }
     const parsed = DeliverySchema.safeParse(payload.value);
     if (!parsed.success) {

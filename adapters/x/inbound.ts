@@ -13,6 +13,13 @@ import type { InboundMessage } from '../../src/core/inbound.ts';
 
 const Id = z.string().regex(/^[0-9]{1,20}$/);
 
+/** What the normalizer reads of a tweet's (or a long post's) entities. */
+const EntitiesSchema = z.object({
+  mentions: z.array(z.object({ username: z.string(), id: Id.optional() })).optional(),
+  hashtags: z.array(z.object({ tag: z.string() })).optional(),
+  urls: z.array(z.object({ url: z.string(), expanded_url: z.string().optional(), media_key: z.string().optional() })).optional(),
+});
+
 export const TweetSchema = z.object({
   id: Id,
   text: z.string(),
@@ -23,25 +30,13 @@ export const TweetSchema = z.object({
   lang: z.string().optional(),
   in_reply_to_user_id: Id.optional(),
   referenced_tweets: z.array(z.object({ type: z.string(), id: Id })).optional(),
-  entities: z
-    .object({
-      mentions: z.array(z.object({ username: z.string(), id: Id.optional() })).optional(),
-      hashtags: z.array(z.object({ tag: z.string() })).optional(),
-      urls: z.array(z.object({ url: z.string(), expanded_url: z.string().optional(), media_key: z.string().optional() })).optional(),
-    })
-    .optional(),
+  entities: EntitiesSchema.optional(),
   attachments: z.object({ media_keys: z.array(z.string()).max(10).optional() }).optional(),
   /** A long post (over 280): `text` holds only its start. */
   note_tweet: z
     .object({
       text: z.string(),
-      entities: z
-        .object({
-          mentions: z.array(z.object({ username: z.string(), id: Id.optional() })).optional(),
-          hashtags: z.array(z.object({ tag: z.string() })).optional(),
-          urls: z.array(z.object({ url: z.string(), expanded_url: z.string().optional(), media_key: z.string().optional() })).optional(),
-        })
-        .optional(),
+      entities: EntitiesSchema.optional(),
     })
     .optional(),
 });
@@ -140,6 +135,13 @@ function escape(s: string): string {
 }
 
 /** An Account Activity delivery: `tweet_create_events` carry v1.1 tweets. */
+const V1EntitiesSchema = z.object({
+  hashtags: z.array(z.object({ text: z.string() })).optional(),
+  user_mentions: z.array(z.object({ screen_name: z.string(), id_str: Id.optional() })).optional(),
+  urls: z.array(z.object({ url: z.string(), expanded_url: z.string().nullish() })).optional(),
+  media: z.array(z.object({ url: z.string() })).optional(),
+});
+
 export const V1TweetSchema = z.object({
   id_str: Id,
   text: z.string().optional(),
@@ -151,25 +153,11 @@ export const V1TweetSchema = z.object({
   in_reply_to_user_id_str: Id.nullish(),
   quoted_status_id_str: Id.nullish(),
   retweeted_status: z.object({ id_str: Id }).passthrough().nullish(),
-  entities: z
-    .object({
-      hashtags: z.array(z.object({ text: z.string() })).optional(),
-      user_mentions: z.array(z.object({ screen_name: z.string(), id_str: Id.optional() })).optional(),
-      urls: z.array(z.object({ url: z.string(), expanded_url: z.string().nullish() })).optional(),
-      media: z.array(z.object({ url: z.string() })).optional(),
-    })
-    .optional(),
+  entities: V1EntitiesSchema.optional(),
   extended_tweet: z
     .object({
       full_text: z.string(),
-      entities: z
-        .object({
-          hashtags: z.array(z.object({ text: z.string() })).optional(),
-          user_mentions: z.array(z.object({ screen_name: z.string(), id_str: Id.optional() })).optional(),
-          urls: z.array(z.object({ url: z.string(), expanded_url: z.string().nullish() })).optional(),
-          media: z.array(z.object({ url: z.string() })).optional(),
-        })
-        .optional(),
+      entities: V1EntitiesSchema.optional(),
     })
     .optional(),
   edit_history: z.object({ initial_tweet_id: Id, edit_tweet_ids: z.array(Id).optional() }).optional(),

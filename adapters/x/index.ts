@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { AttachmentSink, ChannelAdapter, CursorStore, Ignored, IntakeSink, LinkStatus, OutboundMessage, SendResult, WebhookAnswer, WebhookRequest } from '../../src/core/channel.ts';
 import { InboundRefusedError, SendError } from '../../src/core/errors.ts';
-import { jsonBody, sameSecret } from '../../src/core/webhook.ts';
+import { NOT_JSON, jsonBody, sameSecret } from '../../src/core/webhook.ts';
 import type { InboundMessage } from '../../src/core/inbound.ts';
 import type { Lang } from '../../src/core/notifications.ts';
 import { Lease } from '../../src/queue/lease.ts';
@@ -233,7 +233,7 @@ export function createXAdapter(context: XAdapterContext): XAdapter {
     const payload = jsonBody(request.rawBody);
     if (!payload) {
       counters.malformed('json');
-      return { status: 400, body: { error: 'bad_request', message: 'the body is not UTF-8 JSON' } };
+      return NOT_JSON;
     }
     const delivery = z.object({ for_user_id: z.string(), tweet_create_events: z.array(z.unknown()).optional() }).safeParse(payload.value);
     if (!delivery.success) {

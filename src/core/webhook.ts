@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import type { WebhookAnswer } from './channel.ts';
 
 /**
  * What every webhook adapter does with what a provider posts, before reading it: compare a secret
@@ -23,3 +24,6 @@ export function jsonBody(raw: Buffer): { value: unknown } | undefined {
     return undefined;
   }
 }
+
+/** The answer to a body that is not UTF-8 JSON (after its signature checked out). */
+export const NOT_JSON: WebhookAnswer = { status: 400, body: { error: 'bad_request', message: 'the body is not UTF-8 JSON' } };
