@@ -38,6 +38,8 @@ const SpamSchema = z.object({
     'anda terpilih', 'selamat anda', 'mendapat hadiah', 'mendapatkan hadiah', 'klaim hadiah', 'hadiah tunai',
     'pulsa gratis', 'kuota gratis', 'klik link', 'klik tautan', 'kesempatan terbatas', 'bit.ly', 's.id',
     'tinyurl', 'cutt.ly',
+    // Promotional e-mail: a newsletter or an offer that reached the complaint mailbox.
+    'unsubscribe', 'berhenti berlangganan', 'promo spesial', 'diskon hingga', 'penawaran terbatas', 'limited time offer',
   ]),
   // How many distinct phrases must match before the message is treated as spam.
   minMatches: count(1),

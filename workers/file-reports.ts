@@ -240,7 +240,9 @@ function prepare(
     });
     return { notifyKey: `n_${trackingId}_${kind}`, kind, sealedText: keys.seal('thread', rendered) };
   };
-  const outbound = [notify('received')];
+  // A report refused at once is answered once, with why: a spammer is not told twice that the
+  // address is read, and a mail loop has one message fewer to feed on.
+  const outbound = next === 'tidak_dapat_diproses' ? [] : [notify('received')];
   if (next === 'tertunda') outbound.push(notify('needs_info', ruling?.citizenReason ? { reason: ruling.citizenReason } : {}));
   if (next === 'tidak_dapat_diproses') outbound.push(notify('not_processable', ruling?.citizenReason ? { reason: ruling.citizenReason } : {}));
 

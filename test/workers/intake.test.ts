@@ -222,6 +222,13 @@ describe('verification', () => {
         return rows[0]?.verification ? rows[0].status : undefined;
       });
     expect(await statusOf(spam.report.tracking_id)).toBe('tidak_dapat_diproses');
+    // Refused at once: one answer saying so, not a receipt besides.
+    await outboundOf(spam.report.tracking_id, 'not_processable');
+    const { rows: answers } = await env.runtime.db.query<{ kind: string }>(
+      `SELECT m.kind FROM messages m JOIN reports r ON r.seq = m.report_seq WHERE r.tracking_id = $1 AND m.direction = 'out'`,
+      [spam.report.tracking_id],
+    );
+    expect(answers.map((a) => a.kind)).toEqual(['not_processable']);
     expect(await statusOf(short.report.tracking_id)).toBe('tertunda');
     const needsInfo = await outboundOf(short.report.tracking_id, 'needs_info');
     const template = renderNotification('needs_info', 'id', { trackingId: short.report.tracking_id });
