@@ -104,7 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 
 /** Channel adapters own their own settings (e.g. LAPOR_SMPP_URLS); they are parsed by their config.ts. */
 function isChannelVariable(name: string): boolean {
-  return /^LAPOR_(X|TWITTER|EMAIL|IMAP|SMTP|TELEGRAM|WHATSAPP)_/.test(name);
+  return /^LAPOR_(X|TWITTER|EMAIL|IMAP|SMTP|MAIL|TELEGRAM|WHATSAPP)_/.test(name);
 }
 
 function setPath(target: Record<string, unknown>, path: readonly string[], value: unknown): void {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { envBool, positiveInt } from '../src/core/settings.ts';
 import { SmsSettingsSchema } from '../adapters/sms/config.ts';
+import { ImapSettingsSchema, MailSettingsSchema, SmtpSettingsSchema } from '../adapters/email/config.ts';
 import { TelegramSettingsSchema } from '../adapters/telegram/config.ts';
 import { WhatsAppSettingsSchema } from '../adapters/whatsapp/config.ts';
 import { XSettingsSchema } from '../adapters/x/config.ts';
@@ -177,6 +178,9 @@ export const ConfigSchema = z.strictObject({
   x: XSettingsSchema.prefault({}),
   telegram: TelegramSettingsSchema.prefault({}),
   whatsapp: WhatsAppSettingsSchema.prefault({}),
+  imap: ImapSettingsSchema.prefault({}),
+  smtp: SmtpSettingsSchema.prefault({}),
+  mail: MailSettingsSchema.prefault({}),
   test: z
     .strictObject({
       crashAt: z

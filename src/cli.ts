@@ -8,10 +8,11 @@ import { telegramConfigured } from '../adapters/telegram/config.ts';
 import { whatsappConfigured } from '../adapters/whatsapp/config.ts';
 import { xConfigured } from '../adapters/x/config.ts';
 import { smscAccounts } from '../adapters/sms/config.ts';
+import { emailConfigured } from '../adapters/email/config.ts';
 import { CHANNEL_IDS, type ChannelId } from './core/inbound.ts';
 
 /** Channels whose adapter holds an upstream link of its own. */
-const PULL_CHANNELS = ['sms', 'x', 'telegram', 'whatsapp'] as const satisfies readonly ChannelId[];
+const PULL_CHANNELS = ['sms', 'x', 'email', 'telegram', 'whatsapp'] as const satisfies readonly ChannelId[];
 /** Channels whose provider also pushes to /webhooks/<channel>: the API process takes those deliveries. */
 const WEBHOOK_CHANNELS = ['x', 'telegram', 'whatsapp'] as const satisfies readonly ChannelId[];
 import { listDeadLetters, replayDeadLetters } from './queue/dlq.ts';
@@ -415,6 +416,9 @@ async function serve(initialConfig: Config, log: Logger, rules: RulesConfig, rol
       const simulated = await startWhatsAppSimulator(config, log);
       stops.push(simulated.stop);
       config = simulated.config;
+    }
+    if (roles.channels.includes('email') && !emailConfigured(config)) {
+      log.info({ try: 'npm run sim:mail (in another terminal), then start again with the LAPOR_IMAP_URL, LAPOR_SMTP_URL and LAPOR_MAIL_FROM it prints' }, 'email is off: no LAPOR_IMAP_URL');
     }
     const channels = [...new Set([...roles.channels, ...(roles.webhooks ?? [])])];
     const runtime: Runtime = await openRuntime(config, log, { rules, channels, role: String(log.bindings().role ?? 'lapor') });

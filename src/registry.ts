@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import { emailConfigured } from '../adapters/email/config.ts';
+import { createEmailAdapter } from '../adapters/email/index.ts';
 import { createSmsAdapter } from '../adapters/sms/index.ts';
 import { smscAccounts } from '../adapters/sms/config.ts';
 import { createWebAdapter } from '../adapters/web/index.ts';
@@ -73,7 +75,26 @@ export const ADAPTERS = {
       },
     });
   },
-  email: null,
+  email: (context) => {
+    const settings = { imap: context.config.imap, smtp: context.config.smtp, mail: context.config.mail };
+    if (!emailConfigured(settings)) return undefined;
+    const { metrics } = context;
+    return createEmailAdapter({
+      settings,
+      redis: context.redis,
+      prefix: context.config.queue.prefix,
+      log: context.log.child({ channel: 'email' }),
+      intake: context.intake,
+      deliveries: context.deliveries,
+      cursors: context.cursors,
+      attachments: context.attachments,
+      hashAddress: (address) => context.keys.blindIndex(normalizeAddress(address)),
+      counters: {
+        ignored: (reason) => metrics.inboundIgnored.inc({ channel: 'email', reason }),
+        malformed: (reason) => metrics.inboundRejected.inc({ channel: 'email', reason: `malformed_${reason}` }),
+      },
+    });
+  },
   telegram: (context) => {
     if (!telegramConfigured(context.config.telegram)) return undefined;
     const { metrics } = context;

@@ -181,9 +181,14 @@ async function handleInTransaction(deps: WorkerDeps, message: InboundMessage, co
  * report of that conversation when its author owns the report. Anyone else's is taken on its own,
  * or ignored when the channel says it counts only as a follow-up (`ownerOnly`): a stranger replying
  * in a citizen's thread learns nothing of the report and files nothing into it.
+ *
+ * A command that needs a report and names none ("PUAS" answering our answer, "CEK" in reply to a
+ * receipt) is given the conversation's report; whether the sender may act on it is decided as for
+ * a command naming it (ownReport).
  */
 async function placeInThreads(deps: WorkerDeps, commands: Map<InboundMessage, CitizenCommand | 'ignored'>): Promise<void> {
-  const asking = [...commands].filter((e): e is [InboundMessage & { thread: NonNullable<InboundMessage['thread']> }, Extract<CitizenCommand, { type: 'new_report' }>] => Boolean(e[0].thread) && e[1] !== 'ignored' && e[1].type === 'new_report');
+  type Threaded = InboundMessage & { thread: NonNullable<InboundMessage['thread']> };
+  const asking = [...commands].filter((e): e is [Threaded, CitizenCommand] => Boolean(e[0].thread) && e[1] !== 'ignored' && (e[1].type === 'new_report' || namesNoReport(e[1])));
   if (!asking.length) return;
   const channels = [...new Set(asking.map(([m]) => m.channel))];
   const found = new Map(
@@ -192,12 +197,25 @@ async function placeInThreads(deps: WorkerDeps, commands: Map<InboundMessage, Ci
       return [...(await store.threadReports(deps.db, channel, ids))].map(([id, report]) => [`${channel}:${id}`, report] as const);
     }))).flat(),
   );
+  const named = new Map<string, { trackingId: string; contactHash: string | null } | undefined>();
+  for (const id of new Set(asking.flatMap(([m]) => (m.thread.report ? [m.thread.report] : [])))) named.set(id, await store.findReport(deps.db, id));
   for (const [message, command] of asking) {
-    const report = message.thread.ids.map((id) => found.get(`${message.channel}:${id}`)).find((r) => r !== undefined);
+    const report =
+      message.thread.ids.map((id) => found.get(`${message.channel}:${id}`)).find((r) => r !== undefined) ??
+      (message.thread.report ? named.get(message.thread.report) : undefined);
+    if (command.type !== 'new_report') {
+      if (report && 'ref' in command) commands.set(message, { ...command, ref: { ok: true, id: report.trackingId } });
+      continue;
+    }
     const owner = report && message.sender && report.contactHash === contactHashOf(deps, message.sender.address);
     if (owner) commands.set(message, { type: 'follow_up', ref: { ok: true, id: report.trackingId }, text: command.text });
     else if (message.thread.ownerOnly) commands.set(message, 'ignored');
   }
+}
+
+/** A command about a report that gave no number at all ("PUAS" alone), as opposed to a mistyped one. */
+function namesNoReport(command: CitizenCommand): boolean {
+  return 'ref' in command && !command.ref.ok && command.ref.reason === 'format' && command.ref.input === '';
 }
 
 function commandFor(deps: WorkerDeps, message: InboundMessage): CitizenCommand {

@@ -14,6 +14,10 @@ export const CRASH_POINTS = [
   'notify-sent',
   /** A page of X mentions is in the inbound queue; the poll's cursor has not moved. */
   'x-page-stored',
+  /** A mail is in the inbound queue; it is not yet flagged nor moved out of the mailbox. */
+  'mail-stored',
+  /** A stored mail is flagged \Seen; it is not yet moved to the processed folder. */
+  'mail-flagged',
 ] as const;
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 

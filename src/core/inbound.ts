@@ -141,9 +141,16 @@ export const InboundMessageSchema = z
      * citizen's (a message's external id). A message that names no report itself is a follow-up of
      * the report of that thread when its author owns the report. From anyone else it is taken on its
      * own — or, with `ownerOnly`, ignored (X: a reply without #lapor is a report only as a follow-up).
+     * `report` names the report outright where the conversation itself carries its tracking ID (an
+     * e-mail answering one of our notifications, whose Message-ID and subject hold it).
      */
     thread: z
-      .strictObject({ ids: z.array(cleanString(1, 512)).min(1).max(10), ownerOnly: z.boolean().default(false) })
+      .strictObject({
+        ids: z.array(cleanString(1, 512)).max(10).default([]),
+        report: z.string().regex(/^[1-9][0-9]{9}$/).optional(),
+        ownerOnly: z.boolean().default(false),
+      })
+      .refine((thread) => thread.ids.length > 0 || thread.report !== undefined, 'a thread names earlier messages or a report')
       .optional(),
     /** Some of the message never arrived (a long SMS missing parts): filed anyway, marked. */
     incomplete: z.boolean().optional(),

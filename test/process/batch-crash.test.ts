@@ -155,7 +155,7 @@ const sentUnmarked = (kill: AtKill) => [...kill.queued].filter(([, n]) => (kill.
  * - intake-published: an active batch whose notify job (`nb_<job>_sms`) is in Redis;
  * - notify-sent: an active notify batch every row of which went to the SMSC and is still 'queued'.
  */
-const CUT: Record<Exclude<CrashPoint, 'x-page-stored'>, (kill: AtKill) => string[]> = {
+const CUT: Record<Exclude<CrashPoint, 'x-page-stored' | 'mail-stored' | 'mail-flagged'>, (kill: AtKill) => string[]> = {
   'inbound-stored': (kill) => kill.inbound.filter((j) => isBatch(j) && (j.state === 'waiting' || j.state === 'active')).map((j) => j.id),
   'intake-filed': (kill) =>
     kill.notify.length ? [] : kill.inbound.filter((j) => isBatch(j) && j.state === 'active' && j.dedupKeys.every((k) => kill.receipts.has(k))).map((j) => j.id),
