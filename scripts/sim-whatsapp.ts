@@ -8,7 +8,8 @@
  *   press --from 6281234567890 <button id>
  *       Presses one of the buttons printed with an answer (e.g. p:r:6906869983 to keep it confidential).
  *   later --hours 25
- *       Moves the fake's clock on, so the next answer falls outside the 24-hour window.
+ *       Moves the fake's clock on, so the next answer falls outside the 24-hour window (Meta takes free
+ *       text, then fails it with 131047: it is printed [failed 131047], then again as the template).
  */
 import { parseArgs } from 'node:util';
 
@@ -45,15 +46,18 @@ interface Sent {
   text?: string;
   template?: { name: string; components?: { parameters?: { text?: string }[] }[] };
   interactive?: { body?: { text?: string }; action?: { buttons?: { reply: { id: string; title: string } }[] } };
+  /** Meta took it, then reported it failed (131047: outside the window; the gateway re-sends it as the template). */
+  failedCode?: number;
 }
 
 function show(sent: Sent): string {
+  const failed = sent.failedCode ? ` [failed ${sent.failedCode}]` : '';
   if (sent.type === 'template') return `[template ${sent.template?.name}] ${sent.template?.components?.[0]?.parameters?.[0]?.text ?? ''}`;
   if (sent.type === 'interactive') {
     const buttons = sent.interactive?.action?.buttons?.map((b) => `[${b.reply.title}: ${b.reply.id}]`).join(' ') ?? '';
-    return `${sent.interactive?.body?.text ?? ''} ${buttons}`;
+    return `${sent.interactive?.body?.text ?? ''} ${buttons}${failed}`;
   }
-  return sent.text ?? '';
+  return `${sent.text ?? ''}${failed}`;
 }
 
 /** Prints what the gateway sends to `to` from now on, for `--wait` seconds. */

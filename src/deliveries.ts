@@ -29,7 +29,8 @@ export function createDeliverySink(db: Db, log: Logger, retryDelaysMs: readonly 
     const delay = retryDelaysMs[attempt];
     if (closed) return;
     if (delay === undefined) {
-      log.info({ channel: update.channel, transportId: update.transportId, state: update.state }, 'receipt for a message we do not know');
+      // Not the transport id: a wamid holds a phone number, a Message-ID often a name.
+      log.info({ channel: update.channel, state: update.state }, 'receipt for a message we do not know');
       return;
     }
     const timer = setTimeout(() => {

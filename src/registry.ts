@@ -125,6 +125,7 @@ export const ADAPTERS = {
       deliveries: context.deliveries,
       attachments: context.attachments,
       hashAddress: (address) => context.keys.blindIndex(normalizeAddress(address)),
+      keys: context.keys,
       counters: {
         ignored: (reason) => metrics.inboundIgnored.inc({ channel: 'whatsapp', reason }),
         malformed: (reason) => metrics.inboundRejected.inc({ channel: 'whatsapp', reason: `malformed_${reason}` }),

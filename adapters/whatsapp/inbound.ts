@@ -153,7 +153,7 @@ export function deliveryOf(raw: unknown): { transportId: string; state: 'deliver
   if (state === 'delivered' || state === 'read') return { transportId: id, state: 'delivered', detail: state, recipient, reengagement: false };
   if (state === 'failed') {
     const code = errors?.[0]?.code;
-    return { transportId: id, state: 'failed', detail: `failed ${code ?? ''} ${errors?.[0]?.title ?? ''}`.trim(), recipient, reengagement: code === 131047 && Boolean(recipient) };
+    return { transportId: id, state: 'failed', detail: `failed ${code ?? ''} ${errors?.[0]?.title ?? ''}`.trim(), recipient, reengagement: code === 131047 };
   }
   return undefined;
 }

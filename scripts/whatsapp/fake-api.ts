@@ -5,9 +5,11 @@ import { z } from 'zod';
 
 /**
  * A local WhatsApp Business Cloud API (Meta Graph API) for the gateway's tests and local runs:
- * `POST /{version}/{phone-number-id}/messages`, media lookup and download, and webhook delivery
- * (verification handshake, `X-Hub-Signature-256` over Meta-style escaped JSON, retries, status
- * callbacks). A control API under /_fake/ (and the same methods on the class) plays the citizens.
+ * `POST /{version}/{phone-number-id}/messages` (with Meta's pair rate, 131056), media lookup and
+ * download, and webhook delivery (verification handshake, `X-Hub-Signature-256` over Meta-style
+ * escaped JSON, retries, status callbacks — a free-form send outside the window accepted, then
+ * failed with 131047). A control API under /_fake/ (and the same methods on the class) plays the
+ * citizens, serves chosen media, delivers any status on demand and injects faults.
  *
  * Shapes were checked against Meta's reference and captured payloads; where the fake had to choose,
  * the comment says "chosen". Plain HTTP on loopback only. `log` gets routes and statuses, never a text.
@@ -41,6 +43,17 @@ const FaultSchema = z.strictObject({ code: z.number().int().positive(), status: 
 const StatusName = z.enum(['sent', 'delivered', 'read']);
 const OrderSchema = z.array(StatusName).max(3);
 const RawSchema = z.record(z.string(), z.unknown());
+const MediaSchema = z.strictObject({ id: z.string().regex(/^[0-9]{5,30}$/).optional(), bytes: Bytes, mimeType: z.string().min(1) });
+const MediaFaultSchema = z.strictObject({ stage: z.enum(['lookup', 'download']), count: z.number().int().min(0).default(1) });
+const StatusSchema = z.strictObject({
+  wamid: Wamid,
+  status: z.enum(['sent', 'delivered', 'read', 'failed']),
+  /** A failed status's error code (131047 when omitted). */
+  code: z.number().int().positive().optional(),
+  /** For a wamid the fake did not send: whose it is said to be. */
+  recipient: WaId.optional(),
+});
+const PairRateSchema = z.strictObject({ intervalMs: z.number().int().positive(), burst: z.number().int().positive() });
 
 export type TextInput = z.input<typeof TextSchema>;
 export type ImageInput = z.input<typeof ImageSchema>;
@@ -49,6 +62,10 @@ export type LocationInput = z.input<typeof LocationSchema>;
 export type ButtonReplyInput = z.input<typeof ButtonReplySchema>;
 export type BatchInput = z.input<typeof BatchSchema>;
 export type FaultInput = z.input<typeof FaultSchema>;
+export type MediaInput = z.input<typeof MediaSchema>;
+export type MediaFaultInput = z.input<typeof MediaFaultSchema>;
+export type StatusInput = z.input<typeof StatusSchema>;
+export type PairRate = z.infer<typeof PairRateSchema>;
 export type StatusName = z.infer<typeof StatusName>;
 
 // ---- what the gateway sends (Graph's side of the boundary) ----
@@ -84,6 +101,12 @@ export interface FakeWhatsAppOptions {
   statusOrder?: StatusName[];
   /** Pause before a failed webhook delivery is tried again. */
   webhookRetryMs?: number;
+  /**
+   * Meta's pair rate: on average one message to one user every `intervalMs`, bursts of up to `burst`
+   * borrowing from the following seconds; beyond it a send is refused with 131056. Default Meta's
+   * documented 6 s and 45; `false` turns it off.
+   */
+  pairRate?: PairRate | false;
   log?: (line: string) => void;
 }
 
@@ -120,6 +143,12 @@ const KNOWN: Record<number, { title: string; details?: string; status: number }>
   190: { title: 'Invalid OAuth access token - Cannot parse access token', status: 401 },
   100: { title: 'Invalid parameter', status: 400 },
   130429: { title: 'Rate limit hit', details: 'Cloud API message throughput has been reached.', status: 400 },
+  131026: { title: 'Message undeliverable', details: 'Unable to deliver message.', status: 400 },
+  131056: {
+    title: '(Business Account, Consumer Account) pair rate limit hit',
+    details: 'Too many messages sent from the sender phone number to the same recipient phone number in a short period of time.',
+    status: 400,
+  },
   131047: { title: 'Re-engagement message', details: REENGAGEMENT_DETAILS, status: 400 },
   131000: { title: 'Something went wrong', details: 'Message failed to send due to an unknown error.', status: 500 },
 };
@@ -176,6 +205,18 @@ function newWamid(waId: string): string {
   const key = Buffer.from(randomBytes(10).toString('hex').toUpperCase());
   return `wamid.${Buffer.concat([Buffer.from([0x1c, 0x18, waId.length]), Buffer.from(waId), Buffer.from([0x15, 0x02, 0x00, 0x12, 0x18, key.length]), key, Buffer.from([0])]).toString('base64')}`;
 }
+/** The messages of a webhook payload (a raw one: only what has a sender and an id). */
+function messagesIn(payload: Record<string, unknown>): Array<{ from: string; id: string }> {
+  const Shape = z.object({ entry: z.array(z.object({ changes: z.array(z.object({ value: z.object({ messages: z.array(z.unknown()).optional() }) })) })) });
+  const parsed = Shape.safeParse(payload);
+  if (!parsed.success) return [];
+  return parsed.data.entry
+    .flatMap((e) => e.changes.flatMap((c) => c.value.messages ?? []))
+    .flatMap((m) => {
+      const message = z.object({ from: WaId, id: z.string().min(1) }).safeParse(m);
+      return message.success ? [message.data] : [];
+    });
+}
 const mediaId = () => String(1_000_000_000_000_000 + randomInt(2 ** 47));
 const clone = <T>(value: T): T => structuredClone(value);
 const digits = (phone: string) => phone.replace(/\D/g, '');
@@ -195,6 +236,7 @@ export class FakeWhatsAppApi {
   private reengagement: 'status' | 'sync';
   private statusOrder: StatusName[];
   private readonly webhookRetryMs: number;
+  private readonly pairRate: PairRate | false;
   private readonly initial: { reengagement: 'status' | 'sync'; statusOrder: StatusName[] };
   private readonly logLine: (line: string) => void;
 
@@ -206,6 +248,8 @@ export class FakeWhatsAppApi {
   private sentLog: SentRecord[] = [];
   private deliveredStatuses: WaStatus[] = [];
   private faults: Array<{ code: number; status?: number; remaining: number }> = [];
+  private mediaFaults: Array<{ stage: 'lookup' | 'download'; remaining: number }> = [];
+  private pairDue = new Map<string, number>(); // wa_id → the pair rate's next due time (fake clock)
   private queue: Pending[] = [];
   private counters = { calls: {} as Record<string, number>, errors: {} as Record<string, number>, webhook: { delivered: 0, failed: 0 } };
   private pumping: Promise<void> | null = null;
@@ -226,6 +270,7 @@ export class FakeWhatsAppApi {
     this.reengagement = this.initial.reengagement;
     this.statusOrder = this.initial.statusOrder;
     this.webhookRetryMs = options.webhookRetryMs ?? 1000;
+    this.pairRate = options.pairRate === undefined ? { intervalMs: 6_000, burst: 45 } : options.pairRate === false ? false : parse(PairRateSchema, options.pairRate);
     this.logLine = options.log ?? (() => undefined);
   }
 
@@ -269,10 +314,11 @@ export class FakeWhatsAppApi {
   reset(): void {
     this.reengagement = this.initial.reengagement;
     this.statusOrder = this.initial.statusOrder;
-    for (const map of [this.lastInbound, this.names, this.authors, this.media]) map.clear();
+    for (const map of [this.lastInbound, this.names, this.authors, this.media, this.pairDue]) map.clear();
     this.sentLog = [];
     this.deliveredStatuses = [];
     this.faults = [];
+    this.mediaFaults = [];
     this.queue = [];
     this.clockOffset = 0;
     this.counters = { calls: {}, errors: {}, webhook: { delivered: 0, failed: 0 } };
@@ -314,6 +360,21 @@ export class FakeWhatsAppApi {
   fault(input: FaultInput): void {
     const { code, status, count } = parse(FaultSchema, input);
     this.faults.push({ code, status, remaining: count });
+  }
+
+  /**
+   * The next `count` media lookups (`lookup`: Graph answers that the object does not exist, as for
+   * media Meta deleted) or downloads (`download`: the URL answers 404) fail.
+   */
+  mediaFault(input: MediaFaultInput): void {
+    const { stage, count } = parse(MediaFaultSchema, input);
+    this.mediaFaults.push({ stage, remaining: count });
+  }
+
+  /** Media the gateway may fetch, under a chosen id (e.g. a captured payload's); returns the id. */
+  putMedia(input: MediaInput): string {
+    const { id, bytes, mimeType } = parse(MediaSchema, input);
+    return this.store(bytes, mimeType, id).id;
   }
 
   // ---- the citizens (control) ----
@@ -360,9 +421,31 @@ export class FakeWhatsAppApi {
     return this.deliverMessages(parse(BatchSchema, items).map((item) => this.build(item)));
   }
 
-  /** Any object, signed and delivered as it is (Meta's escaping applies). */
+  /**
+   * Any object, signed and delivered as it is (Meta's escaping applies). The messages it carries
+   * count as written: each opens its sender's window, and a reply may name it.
+   */
   raw(payload: Record<string, unknown>): void {
-    this.enqueue(parse(RawSchema, payload), []);
+    const value = parse(RawSchema, payload);
+    for (const message of messagesIn(value)) {
+      this.lastInbound.set(message.from, this.now());
+      this.authors.set(message.id, message.from);
+    }
+    this.enqueue(value, []);
+  }
+
+  /**
+   * One status webhook for a message: any state in any order after the ones the fake sent by
+   * itself (read before delivered, failed after delivered), again (Meta delivers a webhook twice at
+   * times), or for a wamid it never sent (with `recipient`).
+   */
+  deliverStatus(input: StatusInput): WaStatus {
+    const { wamid, status: name, code, recipient } = parse(StatusSchema, input);
+    const to = recipient ?? this.sentLog.find((r) => r.wamid === wamid)?.to;
+    if (!to) throw new ControlError(404, [`unknown message ${wamid}: name its recipient`]);
+    const status = name === 'failed' ? this.failedStatus(wamid, to, code ?? 131047) : this.okStatus(wamid, to, name, randomBytes(16).toString('hex'), 'service');
+    this.enqueue(this.envelope({ statuses: [status] }), [status]);
+    return clone(status);
   }
 
   // ---- what the gateway did ----
@@ -433,9 +516,9 @@ export class FakeWhatsAppApi {
     return { object: 'whatsapp_business_account', entry: [{ id: this.wabaId, changes: [{ value: { messaging_product: 'whatsapp', metadata, ...value }, field: 'messages' }] }] };
   }
 
-  private store(bytes: Buffer, mimeType: string): Media {
+  private store(bytes: Buffer, mimeType: string, id = mediaId()): Media {
     const media: Media = {
-      id: mediaId(), bytes, mimeType, sha256hex: createHash('sha256').update(bytes).digest('hex'), urlKey: randomBytes(12).toString('base64url'), urlExpires: 0,
+      id, bytes, mimeType, sha256hex: createHash('sha256').update(bytes).digest('hex'), urlKey: randomBytes(12).toString('base64url'), urlExpires: 0,
     };
     this.media.set(media.id, media);
     return media;
@@ -468,6 +551,7 @@ export class FakeWhatsAppApi {
     const last = this.lastInbound.get(to);
     const outside = body.type !== 'template' && (last === undefined || this.now() - last > WINDOW_MS);
     if (outside && this.reengagement === 'sync') throw graphError(131047);
+    this.pairTurn(to);
     const wamid = newWamid(to);
     this.authors.set(wamid, digits(this.displayPhone));
     this.sentLog.push({
@@ -482,29 +566,58 @@ export class FakeWhatsAppApi {
     return { status: 200, body: { messaging_product: 'whatsapp', contacts: [{ input: body.to, wa_id: to }], messages: [{ id: wamid }] } };
   }
 
+  /**
+   * Meta's pair rate (a leaky bucket with a burst, on the fake clock): throws 131056 when `to` has had
+   * too many messages too fast; an accepted send takes its turn.
+   */
+  private pairTurn(to: string): void {
+    if (!this.pairRate) return;
+    const { intervalMs, burst } = this.pairRate;
+    const t = this.now();
+    const due = Math.max(this.pairDue.get(to) ?? t, t);
+    if (due - (burst - 1) * intervalMs > t) throw graphError(131056);
+    this.pairDue.set(to, due + intervalMs);
+  }
+
   /** One webhook POST per status, as Meta sends them; a closed window gives one `failed` instead. */
   private sendStatuses(wamid: string, to: string, category: 'service' | 'utility', failed: boolean): void {
-    const timestamp = String(Math.floor(this.now() / 1000));
-    const base = { id: wamid, timestamp, recipient_id: to };
     if (failed) {
-      const error = { code: 131047, title: 'Re-engagement message', message: 'Re-engagement message', error_data: { details: REENGAGEMENT_DETAILS }, href: ERRORS_HREF };
-      const status: WaStatus = { ...base, status: 'failed', errors: [error] };
+      const status = this.failedStatus(wamid, to, 131047);
       this.enqueue(this.envelope({ statuses: [status] }), [status]);
       return;
     }
     const conversationId = randomBytes(16).toString('hex');
     for (const name of this.statusOrder) {
-      // Conversation and pricing come with sent and delivered; read carries neither (captured payloads).
-      const conversation = { id: conversationId, ...(name === 'sent' ? { expiration_timestamp: String(Math.floor((this.now() + WINDOW_MS) / 1000)) } : {}), origin: { type: category } };
-      const extra = name === 'read' ? {} : { conversation, pricing: { billable: true, pricing_model: 'CBP', category } };
-      const status: WaStatus = { ...base, status: name, ...extra };
+      const status = this.okStatus(wamid, to, name, conversationId, category);
       this.enqueue(this.envelope({ statuses: [status] }), [status]);
     }
   }
 
+  private okStatus(wamid: string, to: string, name: StatusName, conversationId: string, category: 'service' | 'utility'): WaStatus {
+    const base = { id: wamid, timestamp: String(Math.floor(this.now() / 1000)), recipient_id: to };
+    // Conversation and pricing come with sent and delivered; read carries neither (captured payloads).
+    const conversation = { id: conversationId, ...(name === 'sent' ? { expiration_timestamp: String(Math.floor((this.now() + WINDOW_MS) / 1000)) } : {}), origin: { type: category } };
+    const extra = name === 'read' ? {} : { conversation, pricing: { billable: true, pricing_model: 'CBP', category } };
+    return { ...base, status: name, ...extra };
+  }
+
+  private failedStatus(wamid: string, to: string, code: number): WaStatus {
+    const base = { id: wamid, timestamp: String(Math.floor(this.now() / 1000)), recipient_id: to };
+    const title = code === 131047 ? 'Re-engagement message' : (KNOWN[code]?.title ?? `Error ${code}`);
+    const details = code === 131047 ? REENGAGEMENT_DETAILS : (KNOWN[code]?.details ?? title);
+    return { ...base, status: 'failed', errors: [{ code, title, message: title, error_data: { details }, href: ERRORS_HREF }] };
+  }
+
+  /** Whether an injected media fault applies to this request (and uses it up). */
+  private mediaFaulted(stage: 'lookup' | 'download'): boolean {
+    const fault = this.mediaFaults.find((f) => f.stage === stage && f.remaining > 0);
+    if (fault) fault.remaining--;
+    return Boolean(fault);
+  }
+
   private mediaInfo(id: string): Reply {
     const media = this.media.get(id);
-    if (!media) throw noSuchObject('get', id);
+    if (!media || this.mediaFaulted('lookup')) throw noSuchObject('get', id);
     media.urlKey = randomBytes(12).toString('base64url');
     media.urlExpires = this.now() + MEDIA_URL_TTL_MS;
     const ext = Math.floor(media.urlExpires / 1000);
@@ -516,7 +629,8 @@ export class FakeWhatsAppApi {
   private download(url: URL): Reply {
     const media = this.media.get(url.searchParams.get('mid') ?? '');
     // Chosen: an unknown, stale or expired URL is a plain 404.
-    if (!media || media.urlKey !== url.searchParams.get('hash') || this.now() > media.urlExpires) return { status: 404, body: 'Not Found', contentType: 'text/plain' };
+    const stale = !media || media.urlKey !== url.searchParams.get('hash') || this.now() > media.urlExpires;
+    if (stale || this.mediaFaulted('download')) return { status: 404, body: 'Not Found', contentType: 'text/plain' };
     return { status: 200, body: media.bytes, contentType: media.mimeType };
   }
 
@@ -625,6 +739,9 @@ export class FakeWhatsAppApi {
         'POST /batch': () => this.batch(body as BatchInput),
         'POST /raw': () => this.raw(body as Record<string, unknown>),
         'POST /fault': () => this.fault(body as FaultInput),
+        'POST /media': () => this.putMedia(body as MediaInput),
+        'POST /media-fault': () => this.mediaFault(body as MediaFaultInput),
+        'POST /status': () => this.deliverStatus(body as StatusInput),
         'POST /advance-time': () => this.advanceTime(field('ms') as number),
         'POST /status-order': () => this.setStatusOrder(field('order') as StatusName[]),
         'POST /webhook': () => this.setWebhook(parse(z.url().optional(), field('url'))),

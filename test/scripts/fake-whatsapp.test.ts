@@ -250,6 +250,31 @@ describe('sending and the 24-hour window', () => {
     expect((await send(text(BUDI, 'b'))).status).toBe(200);
   });
 
+  it('enforces the pair rate: a burst to one user, then 131056 until the borrowed time has passed; others unaffected', async () => {
+    const paced = await FakeWhatsAppApi.start({ pairRate: { intervalMs: 6_000, burst: 3 } });
+    try {
+      const sendTo = async (to: string) => {
+        const res = await fetch(`${paced.url}/v21.0/${paced.phoneNumberId}/messages`, {
+          method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(template(to)),
+        });
+        return { status: res.status, body: (await res.json()) as { error?: { code: number; message: string; error_data?: { details: string } } } };
+      };
+      for (let i = 0; i < 3; i++) expect((await sendTo(BUDI)).status).toBe(200);
+      const refused = await sendTo(BUDI);
+      expect(refused).toMatchObject({ status: 400, body: { error: { code: 131056, message: '(#131056) (Business Account, Consumer Account) pair rate limit hit' } } });
+      expect(refused.body.error?.error_data?.details).toMatch(/same recipient/);
+      expect((await sendTo(SITI)).status).toBe(200);
+      paced.advanceTime(5_000);
+      expect((await sendTo(BUDI)).status).toBe(400);
+      paced.advanceTime(1_100);
+      expect((await sendTo(BUDI)).status).toBe(200);
+      expect((await sendTo(BUDI)).status).toBe(400);
+      expect(paced.stats().errors).toEqual({ 131056: 3 });
+    } finally {
+      await paced.stop();
+    }
+  });
+
   it('refuses a malformed send with code 100 and an unknown phone number id', async () => {
     const missing = await send({ messaging_product: 'whatsapp', to: BUDI, type: 'text' });
     expect(missing).toMatchObject({ status: 400, body: { error: { code: 100 } } });
@@ -258,7 +283,60 @@ describe('sending and the 24-hour window', () => {
   });
 });
 
+describe('statuses on demand', () => {
+  it('delivers any status for a sent message, in any order, again, and for a wamid it never sent when told whose', async () => {
+    fake.setStatusOrder([]);
+    fake.text({ from: BUDI, text: 'lapor' });
+    const answer = await send(text(BUDI, 'ok'));
+    const wamid = (answer.body as unknown as { messages: Array<{ id: string }> }).messages[0]!.id;
+    fake.deliverStatus({ wamid, status: 'read' });
+    fake.deliverStatus({ wamid, status: 'delivered' });
+    fake.deliverStatus({ wamid, status: 'failed', code: 131026 });
+    fake.deliverStatus({ wamid, status: 'failed', code: 131026 });
+    const stranger = fake.deliverStatus({ wamid: 'wamid.NOT-OURS', status: 'failed', recipient: SITI });
+    expect(stranger).toMatchObject({ recipient_id: SITI, errors: [{ code: 131047, title: 'Re-engagement message' }] });
+    expect(() => fake.deliverStatus({ wamid: 'wamid.NOT-OURS', status: 'read' })).toThrow(/unknown message/);
+    await waitFor(() => fake.statusesDelivered().length === 5);
+    expect(fake.statusesDelivered().map((s) => [s.id, s.status])).toEqual([
+      [wamid, 'read'], [wamid, 'delivered'], [wamid, 'failed'], [wamid, 'failed'], ['wamid.NOT-OURS', 'failed'],
+    ]);
+    expect(fake.statusesDelivered()[2]).toMatchObject({ recipient_id: BUDI, errors: [{ code: 131026, title: 'Message undeliverable' }] });
+    expect(receiver.received).toHaveLength(6); // the inbound message and one POST per status
+  });
+
+  it('a raw delivery of messages opens their senders’ windows and makes them answerable', async () => {
+    fake.setReengagement('sync');
+    const id = 'wamid.HBgNNjI4MTIzNDU2Nzg5MBUCABIYFDNFQjBBM0UwOTE2OUU3QUI0MTE4AA==';
+    fake.raw({ object: 'whatsapp_business_account', entry: [{ changes: [{ value: { messages: [{ from: BUDI, id, type: 'text', text: { body: 'halo' } }] }, field: 'messages' }] }] });
+    expect((await send({ ...text(BUDI, 'balasan'), context: { message_id: id } })).status).toBe(200);
+    expect((await send(text(SITI, 'tidak pernah menulis'))).status).toBe(400);
+    expect(fake.buttonReply({ from: BUDI, replyTo: id, id: 'x', title: 'x' })).toMatchObject({ context: { from: BUDI, id } });
+  });
+});
+
 describe('media and other inbound kinds', () => {
+  it('serves media put under a chosen id, and fails lookups and downloads on request', async () => {
+    const auth = { authorization: `Bearer ${TOKEN}` };
+    const bytes = Buffer.from('\xff\xd8\xff corpus', 'latin1');
+    expect(fake.putMedia({ id: '2968918326816180', bytes, mimeType: 'image/jpeg' })).toBe('2968918326816180');
+    const lookup = async () => fetch(`${fake.url}/v21.0/2968918326816180`, { headers: auth }).then(async (r) => ({ status: r.status, body: (await r.json()) as { url?: string; error?: { code: number } } }));
+    fake.mediaFault({ stage: 'lookup' });
+    expect(await lookup()).toMatchObject({ status: 400, body: { error: { code: 100 } } });
+    const info = await lookup();
+    expect(info.status).toBe(200);
+    fake.mediaFault({ stage: 'download', count: 1 });
+    const refused = await fetch(info.body.url!, { headers: auth });
+    expect(refused.status).toBe(404);
+    await refused.arrayBuffer();
+    const download = await fetch(info.body.url!, { headers: auth });
+    expect(Buffer.from(await download.arrayBuffer())).toEqual(bytes);
+    const post = (path: string, body: unknown) => fetch(`${fake.url}/_fake/${path}`, { method: 'POST', body: JSON.stringify(body) }).then((r) => r.json());
+    expect(await post('media', { id: '1234567', bytes: bytes.toString('base64'), mimeType: 'image/jpeg' })).toEqual({ ok: true, result: '1234567' });
+    expect(await post('media-fault', { stage: 'nope' })).toMatchObject({ ok: false });
+    expect(await post('media-fault', { stage: 'download' })).toEqual({ ok: true, result: true });
+  });
+
+
   it('gives the media URL for its id and serves the bytes only with the token', async () => {
     const bytes = Buffer.from('\xff\xd8\xff fake jpeg', 'latin1');
     const message = fake.image({ from: BUDI, caption: 'lubang', bytes, mimeType: 'image/jpeg' });

@@ -40,6 +40,16 @@ describe('corpus deliveries', () => {
     expect(command.type).toBe(intent);
   });
 
+  it('reads a failed status with 131047 as a re-engagement failure, with or without its recipient', () => {
+    const error = { code: 131047, title: 'Re-engagement message' };
+    expect(deliveryOf({ id: 'wamid.A', status: 'failed', recipient_id: '6281234567890', errors: [error] })).toEqual({
+      transportId: 'wamid.A', state: 'failed', detail: 'failed 131047 Re-engagement message', recipient: '6281234567890', reengagement: true,
+    });
+    expect(deliveryOf({ id: 'wamid.A', status: 'failed', errors: [error] })).toMatchObject({ recipient: '', reengagement: true });
+    expect(deliveryOf({ id: 'wamid.A', status: 'failed', errors: [{ code: 131026 }] })).toMatchObject({ detail: 'failed 131026', reengagement: false });
+    expect(deliveryOf({ id: 'wamid.A', status: 'sent' })).toBeUndefined();
+  });
+
   it('skips what it does not take, and a message of another number', () => {
     const sticker = toInbound({ id: 'wamid.X', from: '6281234567890', type: 'sticker', sticker: { id: '1' } }, undefined, { account: PHONE_ID, now: NOW });
     expect(sticker).toMatchObject({ ignored: true, reason: 'type sticker' });

@@ -127,6 +127,38 @@ describe('a citizen writes on WhatsApp', () => {
     }
   });
 
+  it('when Meta accepts free text and then reports 131047 in a failed status, the same notification goes once as the template', async () => {
+    const from = newNumber();
+    fake.text({ from, text: 'pipa air bersih bocor di depan balai desa Sukamaju' });
+    const report = await oneReportOf(from);
+    await sentTo(from, /diterima dengan nomor/);
+    // Our window (Redis) still says open; Meta's clock is a day on: it takes the free text, then fails it.
+    fake.advanceTime(25 * 3_600_000);
+    const admin = await account(env, 'super_admin');
+    expect((await call(env, 'POST', `/api/v1/admin/reports/${report.tracking_id}/verify`, admin, { kind: 'pengaduan', weight: 'sedang' })).statusCode).toBe(200);
+    expect((await call(env, 'POST', `/api/v1/admin/reports/${report.tracking_id}/dispose`, admin, { agency: 'pdam' })).statusCode).toBe(200);
+    const template = await sentTo(from, /"type":"template".*diteruskan/);
+    const refused = fake.sent({ to: from }).find((s) => s.type === 'text' && /diteruskan/.test(s.text ?? ''));
+    expect(refused).toMatchObject({ failedCode: 131047 });
+    expect(JSON.stringify(template.template?.components)).toContain(refused!.text!);
+    // The notification's row: its first wamid, delivered by the template's statuses, no error.
+    const row = await eventually(async () => {
+      const { rows } = await env.runtime.db.query<{ status: string; transport_id: string; error: string | null }>(
+        `SELECT status, transport_id, error FROM messages WHERE report_seq = $1 AND direction = 'out' AND kind = 'forwarded'`,
+        [report.seq],
+      );
+      return rows[0]?.status === 'delivered' ? rows[0] : undefined;
+    }, 10_000, 'the notification delivered');
+    expect(row).toMatchObject({ transport_id: refused!.wamid, error: null });
+    // Meta delivers the failed status again: nothing more is sent.
+    fake.deliverStatus({ wamid: refused!.wamid, status: 'failed', code: 131047 });
+    await fake.idle();
+    expect(fake.sent({ to: from }).filter((s) => s.type === 'template')).toHaveLength(1);
+    const logs = env.logs.join('\n');
+    expect(logs).toContain('re-sent as the template');
+    for (const secret of [from, 'balai desa Sukamaju', refused!.wamid]) expect(logs).not.toContain(secret);
+  });
+
   it('refuses forged, unsigned and re-serialised deliveries, filing nothing', async () => {
     const from = newNumber();
     const body = `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"${SECRETS.phoneNumberId}"},"contacts":[{"profile":{"name":"Ren\\u00e9"},"wa_id":"${from}"}],"messages":[{"from":"${from}","id":"wamid.TEST${from}","timestamp":"${Math.floor(Date.now() / 1000)}","type":"text","text":{"body":"jalan \\u00e9 rusak 3\\/4 km"}}]},"field":"messages"}]}]}`;
