@@ -60,13 +60,29 @@ export function createIntakeProcessor(deps: WorkerDeps) {
     const commands = new Map<InboundMessage, CitizenCommand | 'ignored'>(unique.map((m) => [m, commandFor(deps, m)]));
     await placeInThreads(deps, commands);
     const outcomes: string[] = [];
+    const addenda: NewReport[] = [];
     for (const [message, command] of commands) {
       if (command === 'ignored') outcomes.push('ignored');
-      else if (command.type === 'new_report') newReports.push({ message, text: command.text, privacy: command.privacy });
+      else if (command.type === 'new_report') (message.addendum ? addenda : newReports).push({ message, text: command.text, privacy: command.privacy });
       else others.push({ message, command });
     }
 
     const filed = await fileNewReports(deps, sequence, newReports);
+    // A photo or a place without words joins the report its sender filed just before — in this
+    // very job too, hence after filing; without one it is a report of its own.
+    const alone: NewReport[] = [];
+    for (const addendum of addenda) {
+      const report = await recentReportOf(deps, addendum.message);
+      if (report) others.push({ message: addendum.message, command: { type: 'follow_up', ref: { ok: true, id: report }, text: addendum.text } });
+      else alone.push(addendum);
+    }
+    if (alone.length) {
+      const more = await fileNewReports(deps, sequence, alone);
+      filed.filed.push(...more.filed);
+      filed.replayed.push(...more.replayed);
+      filed.refused.push(...more.refused);
+      filed.outbound.push(...more.outbound);
+    }
     crashPoint('intake-filed');
     outcomes.push(...filed.filed.map(() => 'new_report'));
     for (const { message, reason } of filed.refused) refused.push({ entry: { channel: message.channel, dedupKey: message.dedupKey, sealed: keys.seal('queue', message) }, reason });
@@ -211,6 +227,15 @@ async function placeInThreads(deps: WorkerDeps, commands: Map<InboundMessage, Ci
     if (owner) commands.set(message, { type: 'follow_up', ref: { ok: true, id: report.trackingId }, text: command.text });
     else if (message.thread.ownerOnly) commands.set(message, 'ignored');
   }
+}
+
+/** How long after a citizen's report a photo or a place without words still joins it. */
+const ADDENDUM_WINDOW_MS = 30 * 60_000;
+
+async function recentReportOf(deps: WorkerDeps, message: InboundMessage): Promise<string | undefined> {
+  if (!message.sender) return undefined;
+  const since = new Date(Date.parse(message.receivedAt) - ADDENDUM_WINDOW_MS);
+  return store.latestReportOf(deps.db, contactHashOf(deps, message.sender.address), message.channel, since);
 }
 
 /** A command about a report that gave no number at all ("PUAS" alone), as opposed to a mistyped one. */

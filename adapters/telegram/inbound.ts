@@ -99,10 +99,11 @@ export function toInbound(update: Update, context: { bot: string; now: Date }): 
   const chat = String(message.chat.id);
   const raw = message.text ?? message.caption ?? '';
   const location = message.location ? `\n[lokasi: ${message.location.latitude.toFixed(6)}, ${message.location.longitude.toFixed(6)}]` : '';
-  // A photo or document sent without words in reply to our message adds to that report; on its own
-  // it stays empty, and the citizen is asked to write what happened.
-  const fileOnly = !raw.trim() && message.reply_to_message && (message.photo?.length || message.document) ? (message.photo?.length ? '[foto]' : '[dokumen]') : '';
+  // A photo, a document or a place sent without words is an addendum: it joins the report the
+  // citizen wrote just before (or the one its reply names); its text says what it holds.
+  const fileOnly = !raw.trim() && (message.photo?.length || message.document) ? (message.photo?.length ? '[foto]' : '[dokumen]') : '';
   const text = `${commandText(raw, context.bot)}${fileOnly}${location}`.trim();
+  const addendum = !raw.trim() && Boolean(fileOnly || location);
   const ownId = `${chat}_${message.message_id}`;
   const name = [message.from.first_name, message.from.last_name].filter(Boolean).join(' ');
   const sentAt = message.edit_date ?? message.date;
@@ -121,6 +122,7 @@ export function toInbound(update: Update, context: { bot: string; now: Date }): 
     replyContext: { chatId: chat, messageId: String(message.message_id) },
     ...(edited ? { thread: { ids: [ownId], ownerOnly: true } } : message.reply_to_message ? { thread: { ids: [`${chat}_${message.reply_to_message.message_id}`], ownerOnly: false } } : {}),
     ...(lang === 'id' || lang === 'en' ? { lang } : {}),
+    ...(addendum && !edited ? { addendum: true } : {}),
   };
 }
 

@@ -107,7 +107,16 @@ export function toInbound(raw: unknown, name: string | undefined, context: { acc
     receivedAt: (sentAt && sentAt <= context.now ? sentAt : context.now).toISOString(),
     replyContext: { to: message.from, messageId: message.id },
     ...(replyTo ? { thread: { ids: [replyTo], ownerOnly: false } } : {}),
+    // A photo or document without a caption, or a place: it joins the report written just before.
+    ...(isAddendum(message) ? { addendum: true } : {}),
   };
+}
+
+function isAddendum(message: WaMessage): boolean {
+  if (message.type === 'location') return true;
+  if (message.type === 'image') return !message.image?.caption?.trim();
+  if (message.type === 'document') return !message.document?.caption?.trim();
+  return false;
 }
 
 /** The citizen's words in each message type; undefined for a type we do not take (audio, stickers…). */
@@ -116,9 +125,9 @@ function textOf(message: WaMessage): string | undefined {
     case 'text':
       return message.text?.body ?? '';
     case 'image':
-      return message.image?.caption ?? (message.context?.id ? '[foto]' : '');
+      return message.image?.caption || '[foto]';
     case 'document':
-      return message.document?.caption ?? (message.context?.id ? '[dokumen]' : '');
+      return message.document?.caption || '[dokumen]';
     case 'location': {
       const l = message.location;
       if (!l) return '';

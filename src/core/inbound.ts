@@ -152,6 +152,13 @@ export const InboundMessageSchema = z
       })
       .refine((thread) => thread.ids.length > 0 || thread.report !== undefined, 'a thread names earlier messages or a report')
       .optional(),
+    /**
+     * The message holds no words of the citizen's, only a file or a place (a photo without a caption,
+     * a shared location) — on chat apps, usually sent just after the words it belongs with. Intake
+     * adds it to the sender's report of the last half hour on the channel; with none, it is a
+     * report of its own (its text says what it holds), and the rules ask for the words.
+     */
+    addendum: z.boolean().optional(),
     /** Some of the message never arrived (a long SMS missing parts): filed anyway, marked. */
     incomplete: z.boolean().optional(),
     /** The language the citizen chose, when the channel knows it (the web form's `lang`). */

@@ -290,6 +290,16 @@ export async function receiptOf(db: Queryable, channel: string, externalId: stri
   return rows[0];
 }
 
+/** The tracking ID of the newest report from one contact on one channel received since `since`. */
+export async function latestReportOf(db: Queryable, contactHash: string, channel: string, since: Date): Promise<string | undefined> {
+  const { rows } = await db.query<{ trackingId: string }>(
+    `SELECT tracking_id AS "trackingId" FROM reports
+     WHERE contact_hash = $1 AND channel = $2 AND received_at >= $3 ORDER BY received_at DESC, seq DESC LIMIT 1`,
+    [contactHash, channel, since],
+  );
+  return rows[0]?.trackingId;
+}
+
 export async function findReport(db: Queryable, trackingId: string): Promise<ReportRow | undefined> {
   const { rows } = await db.query<ReportRow>(
     `SELECT ${REPORT_COLUMNS} FROM reports r LEFT JOIN agencies a ON a.slug = r.agency_slug WHERE r.tracking_id = $1`,

@@ -122,6 +122,27 @@ describe('files', () => {
     ]);
     expect(receipt).toBeDefined();
   });
+
+  it('a photo and a place sent without words just after a report join it; a photo alone is a report that asks for words', async () => {
+    const user = newUser();
+    fake.say({ from: user, text: 'tiang listrik miring hampir roboh di Jl. Dago atas' });
+    const report = await oneReportOf(user.id);
+    await answer(user.id, /diterima dengan nomor/);
+    fake.sendPhoto({ from: user, bytes: JPEG, fileName: 'tiang.jpg' });
+    fake.sendLocation({ from: user, latitude: -6.870123, longitude: 107.61845 });
+    await eventually(async () => (fake.sent({ chatId: user.id }).filter((s) => /Tambahan informasi/.test(s.message.text ?? '')).length === 2 ? true : undefined), 10_000, 'both added');
+    expect(await reportsOf(user.id)).toHaveLength(1);
+    expect(await attachmentsOf(report.seq)).toEqual([{ content_type: 'image/jpeg', size: JPEG.length }]);
+
+    const other = newUser();
+    fake.sendPhoto({ from: other, bytes: JPEG, fileName: 'lubang.jpg' });
+    const alone = await oneReportOf(other.id);
+    expect(alone.text).toBe('[foto]');
+    expect(await attachmentsOf(alone.seq)).toEqual([{ content_type: 'image/jpeg', size: JPEG.length }]);
+    // Too short to act on: the citizen is asked what, where and when (not told the message was empty).
+    await answer(other.id, /terlalu singkat/);
+    expect(fake.sent({ chatId: other.id }).some((s) => /kosong/.test(s.message.text ?? ''))).toBe(false);
+  });
 });
 
 describe('buttons', () => {

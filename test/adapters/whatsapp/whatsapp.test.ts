@@ -90,6 +90,24 @@ describe('a citizen writes on WhatsApp', () => {
     expect((await reportsOf(numbers[0]!))[0]!.rahasia).toBe(true);
   });
 
+  it('words, then a photo without a caption and a place, in one POST: one report with its photo and place', async () => {
+    const from = newNumber();
+    const jpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('foto trotoar')]).toString('base64');
+    fake.batch([
+      { type: 'text', from, text: 'trotoar ambles di depan pasar Kosambi, ada lubang dalam' },
+      { type: 'image', from, bytes: jpeg, mimeType: 'image/jpeg' },
+      { type: 'location', from, latitude: -6.9211, longitude: 107.6198, name: 'Pasar Kosambi' },
+    ]);
+    const report = await oneReportOf(from);
+    await eventually(async () => {
+      const { rows } = await env.runtime.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM messages WHERE report_seq = $1 AND direction = 'in'`, [report.seq]);
+      return rows[0]!.n === 3 ? true : undefined;
+    }, 10_000, 'the photo and the place in the thread');
+    const { rows } = await env.runtime.db.query<{ content_type: string }>('SELECT content_type FROM attachments WHERE report_seq = $1', [report.seq]);
+    expect(rows).toEqual([{ content_type: 'image/jpeg' }]);
+    expect(await reportsOf(from)).toHaveLength(1);
+  });
+
   it('outside the 24-hour window the answer goes as the template, not dropped', async () => {
     const from = newNumber();
     fake.text({ from, text: 'jembatan kayu di Dusun Krajan lapuk dan berlubang' });
