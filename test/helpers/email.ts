@@ -57,6 +57,8 @@ export async function emailGateway(env: Record<string, string> = {}): Promise<Em
     async folder(path) {
       const lock = await client.getMailboxLock(path.split('/'));
       try {
+        // Already selected, the mailbox's count is as of our last command: NOOP brings the news.
+        await client.noop();
         if (!client.mailbox || !client.mailbox.exists) return [];
         const list = await client.fetchAll('1:*', { uid: true, flags: true, envelope: true });
         return list.map((m) => ({ uid: m.uid, seen: Boolean(m.flags?.has('\\Seen')), messageId: m.envelope?.messageId?.replace(/^<|>$/g, '') }));

@@ -187,67 +187,6 @@ export async function fanOut(targets: string[]): Promise<FanOut> {
   return relay;
 }
 
-/** One report of the corpus's reports.json. */
-export interface CorpusReport {
-  tracking_id: string;
-  channel: string;
-  owner: string;
-  privacy: 'public' | 'anonim' | 'rahasia';
-  kind: string;
-  weight: string | null;
-  agency: string | null;
-  status: string;
-  summary: string;
-  received_at?: string;
-  outbound_message_id?: string;
-}
-
-/**
- * Puts reports of the corpus into the store as the earlier system left them: reporter (sealed, with
- * its contact hash), report with its ID, status and agency, and — where the corpus names one — our
- * outbound message with its transport id, so replies to it and its statuses find the report.
- * Returns report seq by tracking ID.
- */
-export async function seedCorpusReports(env: TestEnv, reports: readonly CorpusReport[]): Promise<Map<string, string>> {
-  const seqs = new Map<string, string>();
-  const { db, keys } = env.runtime;
-  for (const r of reports) {
-    const channel = r.channel === 'twitter' ? 'x' : r.channel;
-    const replyContext = r.owner.startsWith('wa:') ? { to: r.owner.slice(3) } : {};
-    const contactHash = keys.blindIndex(normalizeAddress(r.owner));
-    const { rows } = await db.query<{ seq: string }>(
-      `WITH reporter AS (INSERT INTO reporters (contact_hash, sealed) VALUES ($1, $2) RETURNING id)
-       INSERT INTO reports (seq, tracking_id, channel, kind, weight, status, anonim, rahasia, agency_slug, text, reporter_id, contact_hash, received_at)
-       SELECT nextval('report_seq'), $3, $4, $5, $6, $7, $8, $9, $10, $11, reporter.id, $1, $12 FROM reporter RETURNING seq::text`,
-      [
-        contactHash,
-        keys.seal('reporter', { channel, address: r.owner, replyContext }),
-        r.tracking_id,
-        channel,
-        r.kind,
-        r.weight,
-        r.status.replace(/ /g, '_'),
-        r.privacy === 'anonim',
-        r.privacy === 'rahasia',
-        r.agency,
-        r.summary,
-        r.received_at ?? new Date().toISOString(),
-      ],
-    );
-    const seq = rows[0]!.seq;
-    seqs.set(r.tracking_id, seq);
-    if (r.outbound_message_id) {
-      const sent = await db.query<{ id: string }>(
-        `INSERT INTO messages (report_seq, direction, channel, notify_key, kind, sealed_text, status, transport_id, transport_ids)
-         VALUES ($1, 'out', $2, $3, 'answered', $4, 'sent', $5, ARRAY[$5]) RETURNING id::text`,
-        [seq, channel, `seed_${r.tracking_id}`, keys.seal('thread', `LAPOR! tanggapan untuk laporan ${r.tracking_id}`), r.outbound_message_id],
-      );
-      await db.query(`INSERT INTO outbound_parts (channel, transport_id, message_id) VALUES ($1, $2, $3)`, [channel, r.outbound_message_id, sent.rows[0]!.id]);
-    }
-  }
-  return seqs;
-}
-
 // ---- the adapter on its own ----
 
 export type RecordedDelivery = Parameters<DeliverySink['record']>[0];

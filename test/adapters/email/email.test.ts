@@ -264,6 +264,24 @@ function bounceOf(recipient: string, ourMessageId: string): string {
   ].join('\r\n');
 }
 
+describe('a promotional mail', () => {
+  it('is filed as spam (tidak dapat diproses) and answered once', async () => {
+    const from = newCitizen();
+    await gw.deliver(await composeMail({
+      from,
+      subject: 'Promo spesial akhir tahun!',
+      html: '<p>Diskon hingga 70% untuk semua produk. Penawaran terbatas!</p><p><a href="https://toko.example/u">Unsubscribe</a></p>',
+    }));
+    const report = await oneReportOf(from);
+    await statusOf(report.tracking_id, 'tidak_dapat_diproses');
+    await replyTo(from, /tidak dapat diproses/);
+    const control = newCitizen();
+    await gw.deliver(await composeMail({ from: control, subject: 'Lampu taman mati', text: 'Lampu taman kota di Jl. Veteran mati semua sejak kemarin.' }));
+    await replyTo(control, /diterima/);
+    expect(gw.sink.messages().filter((m) => m.envelope.to.includes(from))).toHaveLength(1);
+  });
+});
+
 describe('hostile mail', () => {
   it('each is filed or quarantined with a reason, and the intake stays up', async () => {
     const [nested, huge, longHeader, noFrom, base64, charset] = [newCitizen(), newCitizen(), newCitizen(), newCitizen(), newCitizen(), newCitizen()];

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeWhatsAppApi } from '../../../scripts/whatsapp/fake-api.ts';
-import { corpusFile } from '../../helpers/corpus.ts';
+import { corpusFile, seedCorpusReports, type CorpusReport } from '../../helpers/corpus.ts';
 import { eventually } from '../../helpers/env.ts';
-import { WA_SECRETS, seedCorpusReports, whatsappGateway, type CorpusReport, type WhatsAppGateway } from '../../helpers/whatsapp.ts';
+import { WA_SECRETS, whatsappGateway, type WhatsAppGateway } from '../../helpers/whatsapp.ts';
 
 /**
  * The WhatsApp corpus end to end: each captured webhook body is delivered by the fake Cloud API to
