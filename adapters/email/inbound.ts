@@ -120,7 +120,9 @@ export function toInbound(mail: Mail, context: MailContext): InboundMessage {
   const threaded = report !== undefined || mail.thread.length > 0;
   // The subject is the first line (the keyword parser reads ANONIM/RAHASIA/CEK there); a reply's
   // subject is only "Re: [LAPOR! #…] …" of ours, so only its body is the citizen's.
-  const lines = [report ? '' : subject.text, body, ...context.leftOut.map((reason) => `[lampiran tidak disimpan: ${reason}]`)];
+  // A body that already begins with the subject (a phone's mail app, `sim:mail`) does not repeat it.
+  const repeated = squash(body).startsWith(squash(subject.text));
+  const lines = [report || repeated ? '' : subject.text, body, ...context.leftOut.map((reason) => `[lampiran tidak disimpan: ${reason}]`)];
   const text = lines.filter((line) => line.trim()).join('\n\n');
   const externalId = mail.messageId ?? `sha256:${context.contentHash}`;
   return {
@@ -140,6 +142,10 @@ export function toInbound(mail: Mail, context: MailContext): InboundMessage {
       subject: subject.text.slice(0, 200),
     },
   };
+}
+
+function squash(text: string): string {
+  return text.normalize('NFKC').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ').trim();
 }
 
 /**

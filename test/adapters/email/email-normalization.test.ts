@@ -57,6 +57,13 @@ describe('corpus mail', () => {
     expect(message.text).toContain('Mohon lampu segera diperbaiki');
   });
 
+  it('does not repeat a subject the body begins with; an empty subject adds nothing', async () => {
+    const same = toInbound(await read('From: a@surel.example\r\nSubject: Jalan rusak di depan SDN 3\r\n\r\nJalan rusak di depan SDN 3, sudah sebulan.'), context);
+    expect(same.text).toBe('Jalan rusak di depan SDN 3, sudah sebulan.');
+    const none = toInbound(await read('From: a@surel.example\r\n\r\nSaluran air tersumbat.'), context);
+    expect(none.text).toBe('Saluran air tersumbat.');
+  });
+
   it('decodes RFC 2047 subjects and names, and HTML into clean text', async () => {
     const encoded = await read(eml('encoded-word-subject.eml'));
     expect(encoded.subject).toBe('Antre BPJS di RSUD Tanjung Seruni 6 jam 😤 — lansia sampai pingsan');
