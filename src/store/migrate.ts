@@ -9,7 +9,8 @@ const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
 
 /**
  * Applies every pending migration. node-pg-migrate takes an advisory lock, so several processes
- * starting at once (a scaled-out deployment) apply each migration exactly once.
+ * starting at once (a scaled-out deployment) apply each migration exactly once; the others wait
+ * for it (its default is to fail, which stopped a second process started beside the first).
  */
 export async function migrate(databaseUrl: string, log: Logger): Promise<string[]> {
   const applied = await runner({
@@ -20,6 +21,7 @@ export async function migrate(databaseUrl: string, log: Logger): Promise<string[
     count: Infinity,
     singleTransaction: true,
     checkOrder: true,
+    advisoryLockMode: 'wait',
     log: (message: string) => log.debug({ migration: message }, 'migration'),
     logger: {
       debug: () => undefined,

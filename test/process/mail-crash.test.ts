@@ -102,6 +102,22 @@ describe('the mailbox reader killed between taking steps', () => {
   }, 120_000);
 });
 
+describe('two gateway processes on one mailbox', () => {
+  it('one reads it (the lease), and every mail is one report with one receipt', async () => {
+    const before = await reportCount();
+    const [one, two] = await Promise.all([startGateway(env), startGateway(env)]);
+    const senders = Array.from({ length: 6 }, (_, i) => `berdua${i}@surel.example`);
+    await withImap(async (c) => {
+      for (const [i, from] of senders.entries()) await c.append('INBOX', await composeMail({ from, subject: `Drainase tersumbat ${i}`, text: `Drainase di gang ${i + 1} tersumbat sampah, air meluap.` }));
+    });
+    await eventually(async () => ((await reportCount()) === before + 6 ? true : undefined), 30_000, 'six reports');
+    await eventually(async () => ((await receipts(senders)).every((n) => n >= 1) ? true : undefined), 30_000, 'a receipt to each');
+    expect(await receipts(senders)).toEqual([1, 1, 1, 1, 1, 1]);
+    const readers = [one, two].filter((g) => g.output().includes('mailbox reader lease taken'));
+    expect(readers).toHaveLength(1);
+  }, 120_000);
+});
+
 describe('the mailbox renumbered', () => {
   it('a new UIDVALIDITY re-imports nothing, and a mail left in the mailbox by a crash is filed once', async () => {
     const before = await reportCount();

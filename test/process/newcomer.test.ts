@@ -1,7 +1,11 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/local/services.ts';
 import { createDatabase, eventually, testEnvVars } from '../helpers/env.ts';
 import { killAllGateways, startGateway } from '../helpers/gateway-process.ts';
 
@@ -72,5 +76,44 @@ describe('a newcomer tweets at the gateway from a second terminal', () => {
     const status = await simX('tweet', '--from', '@warga', '--reply-to', replyId!, `@LAPOR1708 CEK ${trackingId}`);
     expect(status).toMatch(new RegExp(`← reply \\d+: LAPOR! Status laporan ${trackingId}`));
     expect(await gateway.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('a newcomer writes to the gateway by email', () => {
+  it('`npm start` says email is off and how to turn it on; with `sim:mail` a mail gets its threaded reply', { timeout: 90_000 }, async () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const base = testEnvVars({ LAPOR_DATABASE_URL: await createDatabase() });
+    let gateway = await startGateway({ ...base, LAPOR_LOG_LEVEL: 'info' });
+    const off = await eventually(async () => gateway.stdout.join('').split('\n').find((l) => l.includes('email is off')));
+    expect(off).toContain('npm run sim:mail');
+    await gateway.kill('SIGTERM');
+
+    // A second terminal: the local mailbox, on ports of its own, its data in a folder of its own.
+    const dataDir = mkdtempSync(join(tmpdir(), 'nm-'));
+    chmodSync(dataDir, 0o755); // Dovecot's own users must reach the mail below it
+    const [imapPort, smtpPort, controlPort] = [await freePort(), await freePort(), await freePort()];
+    const ports = ['--imap-port', String(imapPort), '--smtp-port', String(smtpPort), '--control-port', String(controlPort)];
+    const simEnv = { ...process.env, LAPOR_DATA_DIR: dataDir };
+    const serve = spawn(process.execPath, ['--import', 'tsx', 'scripts/sim-mail.ts', 'serve', ...ports], { cwd: root, env: simEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let printed = '';
+    serve.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString('utf8')));
+    serve.stderr.on('data', (chunk: Buffer) => (printed += chunk.toString('utf8')));
+    try {
+      await eventually(async () => (printed.includes('LAPOR_MAIL_FROM') ? true : undefined), 60_000, `sim:mail ready (${printed})`);
+      const vars = Object.fromEntries([...printed.matchAll(/export (LAPOR_\w+)='([^']*)'/g)].map((m) => [m[1]!, m[2]!]));
+      expect(Object.keys(vars).sort()).toEqual(['LAPOR_IMAP_URL', 'LAPOR_MAIL_FROM', 'LAPOR_SMTP_URL']);
+      gateway = await startGateway({ ...base, ...vars });
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/sim-mail.ts', 'send', '--from', 'warga@example.org', ...ports, 'Jalan rusak di depan SDN 3'], { cwd: root, env: simEnv });
+      expect(stdout).toMatch(/Subject: +\[LAPOR! #\d{10}\] Laporan Anda telah kami terima/);
+      expect(stdout).toMatch(/In-Reply-To: .*the message just sent/);
+      expect(await gateway.kill('SIGTERM')).toEqual({ code: 0, signal: null });
+    } finally {
+      if (serve.exitCode === null && serve.signalCode === null) {
+        const exited = new Promise((resolve) => serve.once('exit', resolve));
+        serve.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
