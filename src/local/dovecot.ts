@@ -36,6 +36,11 @@ export interface LocalDovecotOptions {
   port?: number;
   /** @defaultValue one user `lapor` with a random password */
   users?: MailUser[];
+  /**
+   * Replaces the capabilities Dovecot announces after login (`imap_capability`), e.g. to play a
+   * server without IDLE. @defaultValue Dovecot's own
+   */
+  capability?: string;
 }
 
 export interface LocalDovecot {
@@ -93,7 +98,7 @@ export async function startLocalDovecot(options: LocalDovecotOptions): Promise<L
     users.map(({ user, password }, i) => `${user}:{PLAIN}${password}:${ids.mail.uid}:${ids.mail.gid}::${homes[i]}::\n`).join(''),
     { mode: 0o640 },
   );
-  writeFileSync(configFile, dovecotConfig({ port, baseDir, stateDir, passwdFile, logFile, ids }));
+  writeFileSync(configFile, dovecotConfig({ port, baseDir, stateDir, passwdFile, logFile, ids, capability: options.capability }));
 
   if (ids.root) {
     // The mail processes (lapor-mail) and the auth process (dovecot) reach their files through
@@ -265,7 +270,7 @@ function chownRecursive(path: string, uid: number, gid: number): void {
   }
 }
 
-function dovecotConfig(c: { port: number; baseDir: string; stateDir: string; passwdFile: string; logFile: string; ids: Ids }): string {
+function dovecotConfig(c: { port: number; baseDir: string; stateDir: string; passwdFile: string; logFile: string; ids: Ids; capability?: string | undefined }): string {
   const { ids } = c;
   // Without root nothing can chroot: clear it for every service that has one by default
   // (`doveconf -d | grep chroot` on 2.3.19).
@@ -276,7 +281,7 @@ function dovecotConfig(c: { port: number; baseDir: string; stateDir: string; pas
         .join('');
   return `# Written by src/local/dovecot.ts on each start; edits are lost.
 protocols = imap
-listen = 127.0.0.1
+listen = 127.0.0.1${c.capability ? `\nimap_capability = ${c.capability}` : ''}
 base_dir = ${c.baseDir}
 state_dir = ${c.stateDir}
 instance_name = lapor-dovecot-${c.port}

@@ -216,6 +216,22 @@ describe('what a citizen sends', () => {
     expect(rows).toEqual([{ filename: 'kwitansi.pdf', content_type: 'application/pdf' }]);
   });
 
+  it('keeps at most LAPOR_MAIL_MAX_ATTACHMENTS files and names the rest in the report', async () => {
+    const from = newCitizen();
+    const jpeg = (i: number) => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from(`foto ke-${i}`)]);
+    await gw.deliver(await composeMail({
+      from,
+      subject: 'Tujuh foto jalan rusak',
+      text: 'Foto-foto jalan rusak di sepanjang Jl. Raya Cipanas terlampir.',
+      attachments: Array.from({ length: 7 }, (_, i) => ({ filename: `jalan-${i + 1}.jpg`, content: jpeg(i + 1), contentType: 'image/jpeg' })),
+    }));
+    const report = await oneReportOf(from);
+    const { rows } = await gw.env.runtime.db.query<{ filename: string }>('SELECT filename FROM attachments WHERE report_seq = $1 ORDER BY id', [report.seq]);
+    expect(rows.map((r) => r.filename)).toEqual(['jalan-1.jpg', 'jalan-2.jpg', 'jalan-3.jpg', 'jalan-4.jpg', 'jalan-5.jpg']);
+    expect(report.text).toContain('[lampiran tidak disimpan: jalan-6.jpg: lebih dari 5 berkas]');
+    expect(report.text).toContain('[lampiran tidak disimpan: jalan-7.jpg: lebih dari 5 berkas]');
+  });
+
   it('one address may file a few mails an hour; more are kept but not filed nor answered', async () => {
     const from = newCitizen();
     for (let i = 0; i < 4; i++) await gw.deliver(await composeMail({ from, subject: `Keluhan ${i}`, text: `Antrean samsat panjang sekali hari ke-${i}, mohon ditertibkan.` }));
