@@ -112,7 +112,7 @@ function reportInSubject(subject: string): string | undefined {
 export function toInbound(mail: Mail, context: MailContext): InboundMessage {
   const from = mail.from!;
   const subject = cleanSubject(mail.subject);
-  const body = cutQuoted(mail.text);
+  const body = cutSignature(cutQuoted(mail.text));
   const fromThread = mail.thread.map((id) => reportOfMessageId(id, context.domain)).find((id) => id !== undefined);
   // A reply names its report by our Message-ID in its thread, or by the ID its subject kept; a
   // fresh mail whose subject holds an ID ("CEK 7741822739") is read by the keyword parser instead.
@@ -142,6 +142,17 @@ export function toInbound(mail: Mail, context: MailContext): InboundMessage {
       subject: subject.text.slice(0, 200),
     },
   };
+}
+
+/**
+ * The signature below the RFC 3676 delimiter (`-- `, or `--` as many clients write it) is cut: it
+ * is no part of the complaint, and it names the sender — in an anonymous report too.
+ */
+export function cutSignature(text: string): string {
+  const lines = text.split('\n');
+  const at = lines.findIndex((line) => /^--\s?$/.test(line.replace(/\r$/, '')));
+  if (at <= 0) return text;
+  return lines.slice(0, at).join('\n').trim() || text;
 }
 
 function squash(text: string): string {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { cleanSubject, cutQuoted, ourMessageId, reportOfMessageId, screen, toInbound } from '../../../adapters/email/inbound.ts';
+import { cleanSubject, cutQuoted, cutSignature, ourMessageId, reportOfMessageId, screen, toInbound } from '../../../adapters/email/inbound.ts';
 import { composeReply } from '../../../adapters/email/outbound.ts';
 import { MAX_HEADER_BYTES, readMail, type Mail } from '../../../adapters/email/parse.ts';
 import { InboundMessageSchema } from '../../../src/core/inbound.ts';
@@ -140,6 +140,13 @@ describe('quoted text', () => {
     ['trailing > lines', 'jawaban saya\n\n> kutipan\n>\n> lagi', 'jawaban saya'],
   ])('%s', (_name, text, kept) => {
     expect(cutQuoted(text)).toBe(kept);
+  });
+
+  it('cuts the signature below "-- " (it names the sender, in an anonymous report too)', () => {
+    expect(cutSignature('Jalan rusak parah.\n\n-- \nBudi Santoso\nHP 0812 3456 7890')).toBe('Jalan rusak parah.');
+    expect(cutSignature('Jalan rusak.\n--\nBudi')).toBe('Jalan rusak.');
+    expect(cutSignature('harga naik -- lagi\nmahal')).toBe('harga naik -- lagi\nmahal');
+    expect(cutSignature('-- \nhanya tanda tangan')).toBe('-- \nhanya tanda tangan');
   });
 
   it('keeps > lines in the middle (a citizen quoting a sign) and text that is all quote', () => {

@@ -336,11 +336,39 @@ describe('the SMTP server refuses for a while', () => {
   });
 });
 
+describe('an anonymous report by email', () => {
+  it('shows an agency neither the address, the name nor the signature; the reporter is told by email', async () => {
+    const from = newCitizen();
+    await gw.deliver(await composeMail({
+      from: `Budi Santoso <${from}>`,
+      subject: 'ANONIM Pungutan surat pindah',
+      text: 'Petugas kelurahan meminta Rp 200.000 untuk surat pindah tanpa kuitansi.\n\n-- \nBudi Santoso\nHP 0812 7777 1234',
+    }));
+    const report = await oneReportOf(from);
+    expect(report.anonim).toBe(true);
+    await replyTo(from, /diterima/);
+    const admin = await account(gw.env, 'super_admin');
+    const agency = await account(gw.env, 'agency_admin', { agency: 'dukcapil' });
+    expect((await call(gw.env, 'POST', `/api/v1/admin/reports/${report.tracking_id}/verify`, admin, { kind: 'pengaduan', weight: 'sedang' })).statusCode).toBe(200);
+    expect((await call(gw.env, 'POST', `/api/v1/admin/reports/${report.tracking_id}/dispose`, admin, { agency: 'dukcapil' })).statusCode).toBe(200);
+    const seen = [
+      await call(gw.env, 'GET', `/api/v1/admin/reports/${report.tracking_id}`, agency),
+      await call(gw.env, 'GET', '/api/v1/admin/reports?limit=200', agency),
+      await call(gw.env, 'GET', `/api/v1/admin/reports/${report.tracking_id}/reporter`, agency),
+    ];
+    expect(seen[0]!.statusCode).toBe(200);
+    expect(seen[0]!.body).toContain('Petugas kelurahan meminta');
+    expect(seen[2]!.statusCode).toBe(403);
+    for (const res of seen) for (const trace of ['Budi', 'Santoso', from, '7777 1234']) expect(res.body).not.toContain(trace);
+  });
+});
+
 describe('personal data', () => {
   it('no address, name or subject of a citizen reaches the logs', async () => {
     const all = gw.env.logs.join('\n');
     expect(all).not.toMatch(/warga\d+@surel\.example/);
     expect(all).not.toContain('Listrik padam');
     expect(all).not.toContain('Pungutan SKCK');
+    expect(all).not.toContain('Budi Santoso');
   });
 });
