@@ -59,6 +59,7 @@ export function createIntakeProcessor(deps: WorkerDeps) {
     const others: { message: InboundMessage; command: Exclude<CitizenCommand, { type: 'new_report' }> }[] = [];
     const commands = new Map<InboundMessage, CitizenCommand | 'ignored'>(unique.map((m) => [m, commandFor(deps, m)]));
     await placeInThreads(deps, commands);
+    await fileUnknownQuestions(deps, commands);
     const outcomes: string[] = [];
     const addenda: NewReport[] = [];
     for (const [message, command] of commands) {
@@ -226,6 +227,17 @@ async function placeInThreads(deps: WorkerDeps, commands: Map<InboundMessage, Ci
     const owner = report && message.sender && report.contactHash === contactHashOf(deps, message.sender.address);
     if (owner) commands.set(message, { type: 'follow_up', ref: { ok: true, id: report.trackingId }, text: command.text });
     else if (message.thread.ownerOnly) commands.set(message, 'ignored');
+  }
+}
+
+/**
+ * A status question read from the text alone ("kapan 0812345678 ditindaklanjuti?") whose ID names
+ * no report is a complaint that quotes some number: it is filed, not answered "unknown ID".
+ */
+async function fileUnknownQuestions(deps: WorkerDeps, commands: Map<InboundMessage, CitizenCommand | 'ignored'>): Promise<void> {
+  for (const [message, command] of commands) {
+    if (command === 'ignored' || command.type !== 'status_query' || !command.inferred || !command.ref.ok) continue;
+    if (!(await store.findReport(deps.db, command.ref.id))) commands.set(message, { type: 'new_report', text: message.text.trim(), privacy: 'public' });
   }
 }
 

@@ -19,7 +19,10 @@ export type Privacy = 'public' | 'anonim' | 'rahasia';
 export type TrackingRef = { ok: true; id: string } | { ok: false; reason: 'format' | 'check_digit'; input: string };
 export type CitizenCommand =
   | { type: 'new_report'; text: string; privacy: Privacy } // text has the keyword(s) stripped
-  | { type: 'status_query'; ref: TrackingRef }
+  // `inferred`: read from a question in the text, no CEK keyword. Should no report have that ID, the
+  // message is filed as a report after all: a complaint quoting a number that happens to pass the
+  // check digit (1 in 10 do) must not be answered "unknown ID" and lost.
+  | { type: 'status_query'; ref: TrackingRef; inferred?: true }
   | { type: 'follow_up'; ref: TrackingRef; text: string }
   // `text` is the optional comment after "PUAS <id>"; the corpus keeps it in the report's thread (s-028).
   | { type: 'satisfied'; ref: TrackingRef; text?: string }
@@ -431,7 +434,7 @@ function statusQuestion(original: string, tokens: readonly Token[], from: number
     i = id.next;
   }
   const [only] = ids;
-  return ids.size === 1 && only !== undefined ? { type: 'status_query', ref: { ok: true, id: only } } : undefined;
+  return ids.size === 1 && only !== undefined ? { type: 'status_query', ref: { ok: true, id: only }, inferred: true } : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -208,7 +208,7 @@ describe('parseCitizenMessage, a status question anywhere in the message', () =>
   const id = withCheckDigit('595030944'); // 5950309441, the X corpus report of @hendro_sj
   const other = withCheckDigit('552085646'); // 5520856467
   const mistyped = `${id.slice(0, 9)}${(Number(id[9]) + 1) % 10}`;
-  const status = (ref: string): CitizenCommand => ({ type: 'status_query', ref: ok(ref) });
+  const status = (ref: string): CitizenCommand => ({ type: 'status_query', ref: ok(ref), inferred: true });
   const longComplaint =
     `Jalan di depan SDN 2 Sukamaju rusak lagi, lubangnya makin dalam dan sudah dua motor jatuh minggu ini. ` +
     `Dulu sudah saya laporkan dengan nomor ${id} dan sempat ditambal, tapi kapan diperbaiki dengan benar?`;

@@ -166,6 +166,18 @@ describe('status, follow-up and rating by tracking ID', () => {
     expect(await replyTo(unknown)).toMatchObject({ kind: 'unknown_id' });
   });
 
+  it('answers a status question found in the text, and files it when its number names no report', async () => {
+    const { report } = await fileAndWait('Lampu penerangan jalan di Jl. Anggrek mati semua sejak Jumat malam.');
+    const asked = sms(`min, laporan ${report.tracking_id} sdh sampai mana ya`);
+    await deliver(asked);
+    expect(await replyTo(asked)).toMatchObject({ kind: 'status' });
+    // An account number that happens to pass the check digit, in a short complaint with "kapan".
+    const account = `${'4'.repeat(9)}${dammCheckDigit('4'.repeat(9))}`;
+    const complaint = sms(`Saya transfer ke rekening ${account} kapan uangnya kembali?`);
+    await deliver(complaint);
+    expect((await reportFiledBy(complaint)).text).toBe(`Saya transfer ke rekening ${account} kapan uangnya kembali?`);
+  });
+
   it('attaches a follow-up only from the report’s own contact', async () => {
     const { report, from } = await fileAndWait('Air PDAM tidak mengalir tiga hari di Perumahan Griya Asri blok C.');
     const own = sms(`${report.tracking_id} sekarang sudah lima hari, warga beli air galon`, from);
