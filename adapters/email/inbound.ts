@@ -15,7 +15,7 @@ import type { Mail } from './parse.ts';
 export type Screened =
   | { kind: 'mail' }
   /** Never answered, only logged (mail loops, lists, vacation messages). */
-  | { kind: 'ignored'; reason: string }
+  | { kind: 'ignored'; reason: string; category: 'auto_reply' | 'list' | 'daemon' }
   /** A delivery failure: the addresses that failed and our Message-IDs it returns. */
   | { kind: 'bounce'; recipients: string[]; ours: string[] };
 
@@ -33,13 +33,14 @@ export function screen(mail: Mail): Screened {
     return { kind: 'bounce', recipients: failedRecipients(mail), ours: returnedIds(mail) };
   }
   const auto = header('auto-submitted');
-  if (auto && !/^no\b/.test(auto)) return { kind: 'ignored', reason: `Auto-Submitted: ${auto.split(';')[0]}` };
+  // The header's value is the sender's to write: only the values RFC 3834 defines are repeated.
+  if (auto && !/^no\b/.test(auto)) return { kind: 'ignored', category: 'auto_reply', reason: `Auto-Submitted: ${/^auto-(?:replied|generated|notified)\b/.exec(auto)?.[0] ?? 'other'}` };
   const precedence = header('precedence');
-  if (precedence && BULK_PRECEDENCE.has(precedence)) return { kind: 'ignored', reason: `Precedence: ${precedence}` };
-  if (mail.headers.has('list-id')) return { kind: 'ignored', reason: 'a mailing list (List-Id)' };
-  if (mail.headers.has('x-autoreply') || mail.headers.has('x-autorespond')) return { kind: 'ignored', reason: 'an automatic reply (X-Autoreply)' };
-  if (daemon) return { kind: 'ignored', reason: 'from a mailer daemon' };
-  if (mail.returnPath === '') return { kind: 'ignored', reason: 'an empty return path (Return-Path: <>)' };
+  if (precedence && BULK_PRECEDENCE.has(precedence)) return { kind: 'ignored', category: precedence === 'list' ? 'list' : 'auto_reply', reason: `Precedence: ${precedence}` };
+  if (mail.headers.has('list-id')) return { kind: 'ignored', category: 'list', reason: 'a mailing list (List-Id)' };
+  if (mail.headers.has('x-autoreply') || mail.headers.has('x-autorespond')) return { kind: 'ignored', category: 'auto_reply', reason: 'an automatic reply (X-Autoreply)' };
+  if (daemon) return { kind: 'ignored', category: 'daemon', reason: 'from a mailer daemon' };
+  if (mail.returnPath === '') return { kind: 'ignored', category: 'daemon', reason: 'an empty return path (Return-Path: <>)' };
   return { kind: 'mail' };
 }
 

@@ -91,7 +91,7 @@ export function createEmailAdapter(context: EmailAdapterContext): EmailAdapter {
 
     const screened = screen(mail);
     if (screened.kind === 'ignored') {
-      counters.ignored(screened.reason);
+      counters.ignored(screened.category);
       log.info({ ...where, reason: screened.reason }, 'mail ignored: never answered');
       return { to: 'processed' };
     }
@@ -105,13 +105,13 @@ export function createEmailAdapter(context: EmailAdapterContext): EmailAdapter {
     }
     const sender = mail.from.address.toLowerCase();
     if (ourAddresses.has(sender)) {
-      counters.ignored('own address');
+      counters.ignored('own_address');
       log.warn(where, 'mail from our own address ignored (a loop)');
       return { to: 'processed' };
     }
     const sent = Number(await context.redis.get(rateKey(sender)));
     if (sent >= settings.mail.senderLimitPerHour) {
-      counters.ignored('sender rate');
+      counters.ignored('sender_rate');
       log.warn({ ...where, limit: settings.mail.senderLimitPerHour }, 'mail ignored: its sender wrote more than the hourly limit');
       return { to: 'processed' };
     }
