@@ -18,7 +18,7 @@ import { z } from 'zod';
 // ---- Telegram's objects ----
 
 export interface TgUser { id: number; is_bot: boolean; first_name: string; last_name?: string; username?: string; language_code?: string }
-export interface TgChat { id: number; type: 'private' | 'group'; title?: string; first_name?: string; last_name?: string; username?: string }
+export interface TgChat { id: number; type: 'private' | 'group' | 'supergroup' | 'channel'; title?: string; first_name?: string; last_name?: string; username?: string }
 export interface MessageEntity { type: string; offset: number; length: number; url?: string }
 export interface InlineButton { text: string; callback_data?: string; url?: string }
 export interface InlineKeyboardMarkup { inline_keyboard: InlineButton[][] }
@@ -72,6 +72,21 @@ const FaultSchema = z.strictObject({
 });
 const UserIdSchema = z.strictObject({ userId: z.number().int().positive() });
 const RawSchema = z.record(z.string(), z.unknown());
+const FileSchema = z.strictObject({ fileId: z.string().min(1).max(200), bytes: Bytes, fileUniqueId: z.string().min(1).optional(), filePath: z.string().min(1).optional() });
+
+// What raw() learns from an update: only parts in the Bot API's shape (anything else is delivered, not learnt).
+const SeenUser = z.object({ id: z.number().int().positive(), is_bot: z.boolean(), first_name: z.string(), last_name: z.string().optional(), username: z.string().optional(), language_code: z.string().optional() });
+const SeenChat = z.object({
+  id: z.number().int(),
+  type: z.enum(['private', 'group', 'supergroup', 'channel']),
+  title: z.string().optional(),
+  first_name: z.string().optional(),
+  last_name: z.string().optional(),
+  username: z.string().optional(),
+});
+const SeenMessage = z.object({ message_id: z.number().int().positive(), chat: SeenChat, from: SeenUser.optional(), reply_to_message: z.unknown().optional() });
+const SeenPress = z.object({ id: z.string().min(1), from: SeenUser, message: z.unknown().optional() });
+const SeenMember = z.object({ chat: SeenChat, from: SeenUser, new_chat_member: z.object({ user: z.object({ id: z.number().int() }), status: z.string() }) });
 
 export type FromInput = z.input<typeof FromSchema>;
 export type SayInput = z.input<typeof SaySchema>;
@@ -82,6 +97,7 @@ export type EditInput = z.input<typeof EditSchema>;
 export type PressInput = z.input<typeof PressSchema>;
 export type GroupInput = z.input<typeof GroupSchema>;
 export type FaultInput = z.input<typeof FaultSchema>;
+export type FileInput = z.input<typeof FileSchema>;
 
 export interface FakeTelegramOptions {
   /** 0 (the default) picks a free port. */
@@ -416,15 +432,40 @@ export class FakeTelegramApi {
     return this.membership(parse(UserIdSchema, { userId }).userId, 'member');
   }
 
-  /** Any object as an update; it keeps its own numeric update_id, else gets the next one. allowed_updates does not apply. */
+  /**
+   * Any object as an update; it keeps its own numeric update_id, else gets the next one. allowed_updates does not apply.
+   * What it shows is learnt as Telegram would know it, so a captured update plays like one the fake made: the
+   * users and chats of its messages (the bot can answer there), the messages themselves (replies and edits find
+   * them; the chat's next ids follow them), a button press (it can be answered once) and the bot blocked or
+   * unblocked in a private chat. A part not in the Bot API's shape is delivered as given and not learnt.
+   */
   raw(update: Record<string, unknown>): Update {
     const value = parse(RawSchema, update);
     const id = typeof value.update_id === 'number' ? value.update_id : ++this.lastUpdateId;
     this.lastUpdateId = Math.max(this.lastUpdateId, id);
     const stored = { ...value, update_id: id };
+    this.learn(stored);
     this.queue.push(stored);
     this.wake();
     return clone(stored);
+  }
+
+  /**
+   * A file served under a given file_id (getFile, then /file/bot<token>/<path>), for updates made elsewhere
+   * (raw()) that name files by id. The same id again replaces the bytes.
+   */
+  putFile(input: FileInput): TgFile & { file_path: string } {
+    const { fileId, bytes, fileUniqueId, filePath } = parse(FileSchema, input);
+    const known = this.files.get(fileId);
+    const file: StoredFile = {
+      file_id: fileId,
+      file_unique_id: fileUniqueId ?? known?.file_unique_id ?? `AQAD${randomBytes(9).toString('base64url')}`,
+      file_size: bytes.length,
+      file_path: filePath ?? known?.file_path ?? `files/file_${this.files.size}`,
+      bytes,
+    };
+    this.files.set(fileId, file);
+    return { file_id: file.file_id, file_unique_id: file.file_unique_id, file_size: file.file_size, file_path: file.file_path };
   }
 
   /** The next `count` calls of `method` fail with `status`. */
@@ -476,11 +517,11 @@ export class FakeTelegramApi {
     return chat;
   }
 
-  /** Message ids count per chat, shared by both sides (as in private chats and basic groups). */
+  /** Message ids count per chat, shared by both sides (as in private chats and basic groups); after learnt ones, past the highest. */
   private addMessage(chat: TgChat, content: Omit<TgMessage, 'message_id' | 'chat' | 'date'>): TgMessage {
     const inChat = this.messages.get(chat.id) ?? new Map<number, TgMessage>();
     this.messages.set(chat.id, inChat);
-    const message: TgMessage = { message_id: inChat.size + 1, ...content, chat, date: now() };
+    const message: TgMessage = { message_id: Math.max(0, ...inChat.keys()) + 1, ...content, chat, date: now() };
     inChat.set(message.message_id, message);
     return message;
   }
@@ -507,6 +548,45 @@ export class FakeTelegramApi {
     const member = (s: string) => ({ user: this.bot, status: s, ...(s === 'kicked' ? { until_date: 0 } : {}) });
     const old = status === 'kicked' ? 'member' : 'kicked';
     return this.enqueue('my_chat_member', { chat, from: user, date: now(), old_chat_member: member(old), new_chat_member: member(status) });
+  }
+
+  /** raw()'s learning (see there). */
+  private learn(update: Update): void {
+    for (const type of ['message', 'edited_message', 'channel_post', 'edited_channel_post']) this.learnMessage(update[type]);
+    const press = SeenPress.safeParse(update.callback_query);
+    if (press.success) {
+      this.learnUser(press.data.from);
+      this.learnMessage(press.data.message);
+      if (!this.callbacks.has(press.data.id)) this.callbacks.set(press.data.id, false);
+    }
+    const member = SeenMember.safeParse(update.my_chat_member);
+    if (member.success) {
+      const { chat, from, new_chat_member: bot } = member.data;
+      this.learnUser(from);
+      this.chats.set(chat.id, compact({ ...chat }));
+      if (chat.type === 'private' && bot.user.id === this.bot.id) {
+        if (bot.status === 'kicked') this.blocked.add(chat.id);
+        else this.blocked.delete(chat.id);
+      }
+    }
+  }
+
+  private learnMessage(value: unknown): void {
+    const seen = SeenMessage.safeParse(value);
+    if (!seen.success) return;
+    const { chat, from, message_id: id, reply_to_message: reply } = seen.data;
+    if (from) this.learnUser(from);
+    this.chats.set(chat.id, compact({ ...chat }));
+    this.learnMessage(reply);
+    const inChat = this.messages.get(chat.id) ?? new Map<number, TgMessage>();
+    this.messages.set(chat.id, inChat);
+    inChat.set(id, clone(value as TgMessage));
+  }
+
+  private learnUser(user: z.infer<typeof SeenUser>): void {
+    if (user.id === this.bot.id) return;
+    this.users.set(user.id, compact({ ...user }));
+    if (user.username) this.usernames.set(user.username.toLowerCase(), user.id);
   }
 
   private store(bytes: Buffer, filePath: string, prefix: string): TgFile {
@@ -880,6 +960,7 @@ export class FakeTelegramApi {
         'POST /block': () => this.block(parse(UserIdSchema, body).userId),
         'POST /unblock': () => this.unblock(parse(UserIdSchema, body).userId),
         'POST /raw': () => this.raw(body as Record<string, unknown>),
+        'POST /file': () => this.putFile(body as FileInput),
         'POST /fault': () => this.fault(body as FaultInput),
         'POST /reset': () => this.reset(),
         'GET /sent': () => this.sent({ chatId: q.has('chatId') ? Number(q.get('chatId')) : undefined, since: Number(q.get('since')) || 0 }),

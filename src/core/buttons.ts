@@ -17,7 +17,11 @@ const BUTTON_WORDS: Record<string, string> = { 'p:r': 'RAHASIA', 'p:a': 'ANONIM'
 export function buttonText(id: string | undefined): string | undefined {
   const match = /^(p:r|p:a|s:y|s:n):([1-9][0-9]{9})$/.exec(id ?? '');
   const words = match ? BUTTON_WORDS[match[1]!] : undefined;
-  return words ? `${words} ${match![2]}` : undefined;
+  if (words) return `${words} ${match![2]}`;
+  // The earlier LAPOR! bot's privacy buttons, still under the receipts it sent. `privasi:publik:<id>`
+  // stays unknown: a button never makes a report less private.
+  const legacy = /^privasi:(anonim|rahasia):([1-9][0-9]{9})$/.exec(id ?? '');
+  return legacy ? `${legacy[1]!.toUpperCase()} ${legacy[2]}` : undefined;
 }
 
 /** The buttons under a notification, by its kind and the report's privacy; labels in the citizen's language. */

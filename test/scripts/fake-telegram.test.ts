@@ -398,6 +398,53 @@ describe('files and entities', () => {
   });
 });
 
+describe('captured updates (raw) and files by id', () => {
+  const RINA = { id: 5123498765, is_bot: false, first_name: 'Rina', language_code: 'id' };
+  const chat = { id: RINA.id, first_name: 'Rina', type: 'private' };
+  const botMessage = (messageId: number) => ({ message_id: messageId, from: { id: 7000000001, is_bot: true, first_name: 'LAPOR!', username: 'LaporBot' }, chat, date: 1741150862, text: 'Laporan diterima' });
+
+  it('learns the chat, the user and the message of a captured update: the bot answers there, ids follow the highest', async () => {
+    fake.raw({ update_id: 482910002, message: { message_id: 3, from: RINA, chat, date: 1741150860, text: '/lapor jalan rusak' } });
+    const reply = await call<TgMessage>('sendMessage', { chat_id: RINA.id, text: 'Laporan diterima', reply_parameters: { message_id: 3 } });
+    expect(reply.body.result).toMatchObject({ message_id: 4, chat: { id: RINA.id, type: 'private' }, reply_to_message: { message_id: 3, text: '/lapor jalan rusak' } });
+    // A reply to a bot message the fake never sent: that message is learnt too, and can be pressed.
+    fake.raw({ update_id: 482910006, message: { message_id: 9, from: RINA, chat, date: 1741151200, reply_to_message: botMessage(7), location: { latitude: -7.4, longitude: 111 } } });
+    expect(fake.press({ from: { id: RINA.id, first_name: 'Rina' }, messageId: 7, data: 'p:r:1' }).callback_query).toMatchObject({ message: { message_id: 7 } });
+    expect((await call<TgMessage>('sendMessage', { chat_id: RINA.id, text: 'Lokasi diterima' })).body.result.message_id).toBe(10);
+    expect(fake.edit({ from: { id: RINA.id, first_name: 'Rina' }, messageId: 3, text: 'jalan rusak parah' }).edited_message).toMatchObject({ message_id: 3 });
+  });
+
+  it('learns a captured button press (answered once) and a block (403 until unblocked); a malformed update is delivered, not learnt', async () => {
+    fake.raw({ update_id: 482910009, callback_query: { id: '2678123540987612345', from: RINA, message: botMessage(15), chat_instance: '-1', data: 'privasi:rahasia:5370467387' } });
+    expect((await call('answerCallbackQuery', { callback_query_id: '2678123540987612345' })).body).toEqual({ ok: true, result: true });
+    expect((await call('answerCallbackQuery', { callback_query_id: '2678123540987612345' })).status).toBe(400);
+    const member = (status: string) => ({ chat, from: RINA, date: 1741155800, old_chat_member: { user: { id: 7000000001 }, status: 'member' }, new_chat_member: { user: { id: 7000000001, is_bot: true, first_name: 'LAPOR!' }, status } });
+    fake.raw({ update_id: 482910010, my_chat_member: member('kicked') });
+    expect((await call('sendMessage', { chat_id: RINA.id, text: 'x' })).body.description).toBe('Forbidden: bot was blocked by the user');
+    fake.raw({ update_id: 482910011, my_chat_member: member('member') });
+    expect((await call('sendMessage', { chat_id: RINA.id, text: 'x' })).status).toBe(200);
+
+    const stranger = 6_999_000_001;
+    const broken = fake.raw({ update_id: 482910012, message: { message_id: 'x', from: { id: stranger }, chat: { id: stranger, type: 'private' }, text: 'hai' } });
+    expect((await call('sendMessage', { chat_id: stranger, text: 'x' })).body.description).toBe('Bad Request: chat not found');
+    expect((await call<Update[]>('getUpdates', { offset: 482910012 })).body.result).toEqual([broken]);
+  });
+
+  it('serves a file put under a given file_id, by getFile and download; the same id again replaces it', async () => {
+    const fileId = 'BQACAgUAAxkBAAIapBH_pr64ve4Mj02CKZKPRT4SZjOg7XtObPX46wbQbj14kPkj77s7BE9AAQYE';
+    const pdf = Buffer.concat([Buffer.from('%PDF-1.7\n'), Buffer.alloc(500, 32)]);
+    const put = fake.putFile({ fileId, bytes: pdf, filePath: 'documents/file_7.pdf' });
+    expect(put).toMatchObject({ file_id: fileId, file_size: pdf.length, file_path: 'documents/file_7.pdf' });
+    const file = await call<{ file_id: string; file_size: number; file_path: string }>('getFile', { file_id: fileId });
+    expect(file.body.result).toEqual(put);
+    expect(Buffer.from(await (await fetch(`${fake.url}/file/bot${fake.token}/${file.body.result.file_path}`)).arrayBuffer())).toEqual(pdf);
+    const shorter = Buffer.from('%PDF-1.7\n');
+    expect(fake.putFile({ fileId, bytes: shorter })).toMatchObject({ file_size: shorter.length, file_path: 'documents/file_7.pdf' });
+    const res = await fetch(`${fake.url}/_fake/file`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fileId: 'AgAC-other', bytes: pdf.toString('base64') }) });
+    expect(((await res.json()) as { result: { file_size: number } }).result.file_size).toBe(pdf.length);
+  });
+});
+
 describe('control API over HTTP', () => {
   const control = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
     const res = await fetch(`${fake.url}/_fake${path}`, { method, ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}) });
