@@ -14,7 +14,7 @@ import type { CursorStore, IntakeSink } from '../../../src/core/channel.ts';
 import { createAttachmentSink } from '../../../src/store/attachments.ts';
 import { createCursorStore } from '../../../src/store/cursors.ts';
 import { startWorkers } from '../../../workers/run.ts';
-import { corpusFile } from '../../helpers/corpus.ts';
+import { corpusFile, seedCorpusReports, type CorpusReport } from '../../helpers/corpus.ts';
 import { eventually, type TestEnv } from '../../helpers/env.ts';
 import { handles, xContactHash, xGateway } from '../../helpers/x.ts';
 
@@ -230,6 +230,10 @@ describe('the corpus through the fake X API', () => {
     photoUrl = `http://127.0.0.1:${(photos.address() as AddressInfo).port}/GlKx3vWaAAE9rTq.jpg`;
     g = await gateway({ LAPOR_X_POLL_INTERVAL_MS: String(HOUR) });
     adapter = xAdapterOf(g.env);
+    // The report @hendro_sj asks about. A status question read from the text alone about an ID no
+    // report has would be filed as a report (a complaint quoting some number).
+    const reports = JSON.parse(readFileSync(corpusFile('reports.json'), 'utf8')) as CorpusReport[];
+    await seedCorpusReports(g.env, reports.filter((r) => r.tracking_id === '5950309441'));
   });
   afterAll(async () => {
     await g?.close();
@@ -269,10 +273,12 @@ describe('the corpus through the fake X API', () => {
     expect(byId.get('1897920401373384704')!.text).toContain('loket manual cuma 1 & antre dari jam 6');
     // Status questions, a follow-up and ratings file no report of their own.
     for (const c of others) expect(byId.get(c.id)!.outcome, `${c.file} ${c.id} (${c.intent})`).not.toBe('new_report');
-    // The follow-up in the thread of dina_marlina's report is added to it; the status questions and
-    // ratings name reports seeded elsewhere (unknown in this database): answered, nothing filed.
+    // The follow-up in the thread of dina_marlina's report is added to it; @hendro_sj's status
+    // question names his seeded report, answered; the CEK and the ratings name reports seeded
+    // elsewhere (unknown in this database): answered, nothing filed.
     expect(byId.get(followUp)).toMatchObject({ outcome: 'follow_up', report_seq: byId.get('1896368517281992704')!.report_seq });
-    for (const c of others.filter((o) => o.intent !== 'follow_up')) expect(byId.get(c.id)!.outcome).toBe('unknown_id');
+    expect(byId.get('1897591735711944704')!.outcome).toBe('status');
+    for (const c of others.filter((o) => o.intent !== 'follow_up' && o.id !== '1897591735711944704')) expect(byId.get(c.id)!.outcome, c.id).toBe('unknown_id');
     // expect.json: the follow-up brings one photo, kept with the report.
     const attached = await g.env.runtime.db.query<{ content_type: string; size: number }>('SELECT content_type, size FROM attachments WHERE report_seq = $1', [
       byId.get(followUp)!.report_seq,
@@ -282,7 +288,7 @@ describe('the corpus through the fake X API', () => {
     // Ignored tweets never reach intake.
     await sleep(300);
     expect(await receiptsOf(g.env, ignored.map((c) => c.id))).toEqual([]);
-    expect(await reportCount(g.env)).toBe(newReports.length);
+    expect(await reportCount(g.env)).toBe(newReports.length + 1); // and the one seeded
 
     expect(stand(await createCursorStore(g.env.runtime.db).get('x', g.env.config.x.account))).toEqual(at('1898995418265800704'));
   });
