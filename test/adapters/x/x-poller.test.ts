@@ -845,7 +845,9 @@ describe('the monthly post budget (LAPOR_X_MONTHLY_POSTS=1)', () => {
       await sleep(500);
       expect(hook.fake.posts({ inReplyTo: b.tweet.id })).toHaveLength(0);
       await hook.env.runtime.producer.del(`${hook.env.config.queue.prefix}:x:budget:${month()}:posts`);
-      await eventually(async () => hook.fake.posts({ inReplyTo: b.tweet.id })[0], 5_000, 'the held reply');
+      // The refresh (100 ms here), the send gate (250 ms) and the job's delay (1 s) add up to about
+      // 1.5 s; a full test run on two cores once took more than 5.
+      await eventually(async () => hook.fake.posts({ inReplyTo: b.tweet.id })[0], 15_000, 'the held reply');
     } finally {
       await hook.close();
     }
