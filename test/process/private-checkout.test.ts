@@ -93,7 +93,11 @@ async function fileOneReport(checkout: string, home: string, asUser?: string): P
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: home,
     LAPOR_PORT: String(port),
+    // Free ports for every simulator: a developer's own `npm start` may hold the default ones.
     LAPOR_SMPP_SIMULATOR_PORT: '0',
+    LAPOR_X_SIMULATOR_PORT: '0',
+    LAPOR_TELEGRAM_SIMULATOR_PORT: '0',
+    LAPOR_WHATSAPP_SIMULATOR_PORT: '0',
     npm_config_update_notifier: 'false',
   };
   const started = Date.now();
