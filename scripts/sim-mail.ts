@@ -27,6 +27,7 @@ import { startLocalDovecot } from '../src/local/dovecot.ts';
 import { isAlive, StartupError } from '../src/local/services.ts';
 import { startSmtpSink, type SmtpSink } from '../src/local/smtp-sink.ts';
 import { createLogger } from '../src/log.ts';
+import { printUsage, runMain, unknownCommand } from './sim-cli.ts';
 
 const MAILBOX_USER = 'lapor';
 const MAILBOX_ADDRESS = 'lapor@lapor.example';
@@ -267,19 +268,11 @@ async function send(): Promise<number> {
 
 async function main(): Promise<number> {
   if (values.help) {
-    process.stdout.write(`${readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]}*/\n`);
-    return 0;
+    return printUsage(import.meta.url);
   }
   if (command === 'serve') return serve();
   if (command === 'send') return send();
-  process.stderr.write(`unknown command ${command}; see --help\n`);
-  return 64;
+  return unknownCommand(command);
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(1);
-  },
-);
+runMain(main);

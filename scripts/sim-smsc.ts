@@ -16,6 +16,7 @@
 import { parseArgs } from 'node:util';
 import { startControl } from './smsc/control.ts';
 import { SmscSimulator } from './smsc/simulator.ts';
+import { printUsage, runMain, unknownCommand } from './sim-cli.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -47,8 +48,7 @@ async function post(path: string, body: unknown): Promise<unknown> {
 
 async function main(): Promise<number> {
   if (values.help) {
-    process.stdout.write(`${(await import('node:fs')).readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]}*/\n`);
-    return 0;
+    return printUsage(import.meta.url);
   }
   if (command === 'serve') {
     const sim = await SmscSimulator.start({
@@ -111,14 +111,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${JSON.stringify(await post('/fault', { kind, ...(values.count ? { count: Number(values.count) } : {}) }))}\n`);
     return 0;
   }
-  process.stderr.write(`unknown command ${command}; see --help\n`);
-  return 64;
+  return unknownCommand(command);
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(1);
-  },
-);
+runMain(main);

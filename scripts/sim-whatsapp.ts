@@ -12,6 +12,7 @@
  *       text, then fails it with 131047: it is printed [failed 131047], then again as the template).
  */
 import { parseArgs } from 'node:util';
+import { printUsage, runMain, unknownCommand } from './sim-cli.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -78,7 +79,7 @@ async function follow(to: string, since: number): Promise<void> {
 async function main(): Promise<number> {
   const from = values.from?.replace(/^\+/, '');
   if (values.help || !command) {
-    process.stdout.write(`${(await import('node:fs')).readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]}*/\n`);
+    return printUsage(import.meta.url);
     return values.help ? 0 : 64;
   }
   if (command === 'later') {
@@ -104,17 +105,10 @@ async function main(): Promise<number> {
     }
     await call('POST', '/button-reply', { from, replyTo: last.wamid, id, title: id });
   } else {
-    process.stderr.write(`unknown command ${command}; see --help\n`);
-    return 64;
+    return unknownCommand(command);
   }
   await follow(from, since);
   return 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(1);
-  },
-);
+runMain(main);

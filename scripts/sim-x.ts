@@ -15,6 +15,7 @@
  */
 import { parseArgs } from 'node:util';
 import { FakeXApi, derivedUserId } from './x/fake-api.ts';
+import { printUsage, runMain, unknownCommand } from './sim-cli.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -50,8 +51,7 @@ function handle(from: string | undefined): string | undefined {
 
 async function main(): Promise<number> {
   if (values.help) {
-    process.stdout.write(`${(await import('node:fs')).readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]}*/\n`);
-    return 0;
+    return printUsage(import.meta.url);
   }
   if (command === 'serve') {
     const fake = await FakeXApi.start({ port: Number(values.port), log: (line) => process.stdout.write(`x: ${line}\n`) });
@@ -116,14 +116,7 @@ async function main(): Promise<number> {
     process.stdout.write(`the next ${values.count} calls to ${endpoint} answer ${status}\n`);
     return 0;
   }
-  process.stderr.write(`unknown command ${command}; see --help\n`);
-  return 64;
+  return unknownCommand(command);
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(1);
-  },
-);
+runMain(main);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { positiveInt } from '../../src/core/settings.ts';
+import { jsonList, positiveInt } from '../../src/core/settings.ts';
 
 /**
  * Settings of the email channel: the `imap`, `smtp` and `mail` sections of the configuration
@@ -31,23 +31,13 @@ export const MailboxSchema = z.strictObject({
 });
 export type Mailbox = z.infer<typeof MailboxSchema>;
 
-const jsonList = z.preprocess((value) => {
-  if (typeof value !== 'string') return value;
-  if (!value.trim()) return [];
-  try {
-    return JSON.parse(value) as unknown;
-  } catch {
-    return value; // fails the array check below, with the variable's name
-  }
-}, z.array(MailboxSchema));
-
 export const MailSettingsSchema = z.strictObject({
   from: z
     .string()
     .max(320)
     .default('LAPOR! <lapor@lapor.example>')
     .describe('The From of every reply, `Name <address>`; its domain names our Message-IDs.'),
-  mailboxes: jsonList
+  mailboxes: jsonList(MailboxSchema)
     .default([])
     .describe('More mailboxes, as a JSON list of {id, imapUrl, smtpUrl, from} (one reader for each).'),
   processedFolder: z.string().min(1).max(100).default('LAPOR/Diproses').describe('Where a message goes once it is stored (created when missing).'),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envBool, positiveInt } from '../../src/core/settings.ts';
+import { envBool, jsonList, positiveInt } from '../../src/core/settings.ts';
 import type { SmscAccount } from './client.ts';
 
 /**
@@ -23,22 +23,12 @@ export const SmscAccountSchema = z.strictObject({
 });
 export type SmscAccountConfig = z.infer<typeof SmscAccountSchema>;
 
-const jsonList = z.preprocess((value) => {
-  if (typeof value !== 'string') return value;
-  if (!value.trim()) return [];
-  try {
-    return JSON.parse(value) as unknown;
-  } catch {
-    return value; // fails the array check below, with the variable's name
-  }
-}, z.array(SmscAccountSchema));
-
 export const SmsSettingsSchema = z.strictObject({
   urls: z
     .string()
     .default('')
     .describe('SMSC binds, comma-separated: `smpp://system_id:password@host:port?tps=50&window=10&id=telkomsel` (`ssmpp://` for TLS).'),
-  accounts: jsonList.default([]).describe('SMSC binds as a JSON list (id, host, port, tls, systemId, password, systemType, bindMode, shortCodes, tps, window).'),
+  accounts: jsonList(SmscAccountSchema).default([]).describe('SMSC binds as a JSON list (id, host, port, tls, systemId, password, systemType, bindMode, shortCodes, tps, window).'),
   shortCode: z.string().regex(/^[0-9]{3,15}$/).default('1708').describe('The short code replies are sent from.'),
   simulator: z
     .enum(['auto', 'on', 'off'])
