@@ -1,4 +1,4 @@
-import { normalizeAddress, type InboundMessage } from '../src/core/inbound.ts';
+import { ADDENDA_ONLY, normalizeAddress, type InboundMessage } from '../src/core/inbound.ts';
 import { renderNotification, type NotificationKind } from '../src/core/notifications.ts';
 import { STATUS_LABELS, type ReportStatus } from '../src/core/report.ts';
 import { runRules, type Verification } from '../src/core/rules.ts';
@@ -32,6 +32,8 @@ export interface Filed {
   refused: { message: InboundMessage; reason: string }[];
   /** Outbound rows written as 'queued', to be sent by the notify stage of their channel. */
   outbound: { id: string; channel: string }[];
+  /** Words that complete the sender's photo filed just before (photoWaitingForWords): not filed, added to it. */
+  completing: { message: InboundMessage; trackingId: string; text: string }[];
 }
 
 type Receipt = { channel: string; externalId: string };
@@ -40,7 +42,7 @@ const LOOKBACK_DAYS_MIN = 1;
 const DAY_MS = 86_400_000;
 
 export async function fileNewReports(deps: WorkerDeps, sequence: store.SequenceBlocks, reports: readonly NewReport[]): Promise<Filed> {
-  const result: Filed = { filed: [], replayed: [], refused: [], outbound: [] };
+  const result: Filed = { filed: [], replayed: [], refused: [], outbound: [], completing: [] };
   if (!reports.length) return result;
   const { rules } = deps;
   const lookbackMs = Math.max(LOOKBACK_DAYS_MIN, rules.duplicate.windowDays, Math.ceil(rules.rateLimit.windowMinutes / 1440)) * DAY_MS;
@@ -69,6 +71,11 @@ export async function fileNewReports(deps: WorkerDeps, sequence: store.SequenceB
     const receivedAt = new Date(report.message.receivedAt);
     const history = report.contactHash ? (context.recent.get(report.contactHash) ?? []) : [];
     const recent = history.filter((h) => h.receivedAt.getTime() >= receivedAt.getTime() - lookbackMs);
+    const waiting = photoWaitingForWords(report.message, history[0], receivedAt);
+    if (waiting) {
+      result.completing.push({ message: report.message, trackingId: waiting, text: report.text });
+      continue;
+    }
     // The web form has its tracking ID already (it was in the HTTP response); others get one now.
     // A replay draws a number it does not use: a gap in the sequence, which nothing minds.
     const seq = report.message.form?.trackingId ? undefined : await sequence.take();
@@ -81,7 +88,7 @@ export async function fileNewReports(deps: WorkerDeps, sequence: store.SequenceB
       continue;
     }
     rows.push(row);
-    if (report.contactHash) context.recent.set(report.contactHash, [{ trackingId: row.trackingId, text: row.text, receivedAt }, ...history]);
+    if (report.contactHash) context.recent.set(report.contactHash, [{ trackingId: row.trackingId, text: row.text, receivedAt, channel: row.channel, status: row.status }, ...history]);
   }
 
   // A message that may have had other ids is filed under locks on all of them (see fileGuarded).
@@ -93,6 +100,21 @@ export async function fileNewReports(deps: WorkerDeps, sequence: store.SequenceB
   const settled = new Set([...result.filed, ...result.refused.map((r) => r.message), ...copies]);
   for (const row of rows) if (!settled.has(messageOf(row))) result.replayed.push({ channel: row.channel, externalId: row.externalId });
   return result;
+}
+
+/** How long after a photo sent without words the words still complete its report. */
+const WORDS_AFTER_PHOTO_MS = 30 * 60_000;
+
+/**
+ * Chat apps send a photo first and the words after: the photo alone was filed as `[foto]` and held
+ * for more information (tertunda). The sender's words on the same channel soon after are that
+ * report's text, not a report of their own.
+ */
+function photoWaitingForWords(message: InboundMessage, latest: store.RecentReport | undefined, receivedAt: Date): string | undefined {
+  if (!latest || message.form || message.addendum || message.thread) return undefined;
+  if (latest.channel !== message.channel || latest.status !== 'tertunda' || !ADDENDA_ONLY.test(latest.text)) return undefined;
+  const gap = receivedAt.getTime() - latest.receivedAt.getTime();
+  return gap >= 0 && gap <= WORDS_AFTER_PHOTO_MS ? latest.trackingId : undefined;
 }
 
 /** Every id a message may have had: its own, and its `sameAs` ones. */

@@ -1,6 +1,6 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import { crashPoint } from '../src/core/crash.ts';
-import { normalizeAddress, InboundMessageSchema, type ChannelId, type InboundMessage } from '../src/core/inbound.ts';
+import { ADDENDA_ONLY, normalizeAddress, InboundMessageSchema, type ChannelId, type InboundMessage } from '../src/core/inbound.ts';
 import { parseCitizenMessage, type CitizenCommand, type TrackingRef } from '../src/core/keywords.ts';
 import type { NotificationKind } from '../src/core/notifications.ts';
 import { isBlank } from '../src/core/text.ts';
@@ -84,6 +84,7 @@ export function createIntakeProcessor(deps: WorkerDeps) {
       filed.refused.push(...more.refused);
       filed.outbound.push(...more.outbound);
     }
+    for (const { message, trackingId, text } of filed.completing) others.push({ message, command: { type: 'follow_up', ref: { ok: true, id: trackingId }, text, completes: true } });
     crashPoint('intake-filed');
     outcomes.push(...filed.filed.map(() => 'new_report'));
     for (const { message, reason } of filed.refused) refused.push({ entry: { channel: message.channel, dedupKey: message.dedupKey, sealed: keys.seal('queue', message) }, reason });
@@ -318,6 +319,10 @@ async function handle(deps: WorkerDeps, tx: Tx, message: InboundMessage, command
         return { outcome: 'set_privacy', reportSeq: report.seq, effects: [reply('privacy_changed', { trackingId: id, status: label }, id)] };
       }
       if (command.type === 'follow_up') {
+        // Still only '[foto]': the words it waited for become its text (and the operator reads them).
+        if (command.completes && ADDENDA_ONLY.test(report.text)) {
+          await tx.query(`UPDATE reports SET text = $2 || E'\n' || text, updated_at = now() WHERE seq = $1`, [report.seq, command.text]);
+        }
         await store.insertInboundMessage(tx, report.seq, message, deps.keys.seal('thread', command.text));
         await claimAttachments(tx, report.seq, message.attachments.flatMap((a) => (a.ref ? [a.ref] : [])));
         await store.appendEvent(tx, report.seq, { actor: 'citizen', type: 'follow_up', reason: 'reporter added information' });

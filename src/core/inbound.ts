@@ -185,6 +185,12 @@ export type InboundMessage = z.infer<typeof InboundMessageSchema>;
 export type InboundMessageInput = z.input<typeof InboundMessageSchema>;
 
 /**
+ * A report's text made of addenda alone: what a photo, a document or a place sent without words is
+ * filed as (`[foto]`, `[dokumen]`, `[lokasi: …]`) when no report of the sender's came just before.
+ */
+export const ADDENDA_ONLY = /^(?:\s*\[(?:foto|dokumen|lokasi[^\]]*)\])+\s*$/;
+
+/**
  * Canonical form of an address, so the same citizen is recognised across messages (ownership of a
  * report, rate limits). Indonesian numbers become 62…; e-mail addresses are lower-cased.
  */

@@ -23,7 +23,9 @@ export type CitizenCommand =
   // message is filed as a report after all: a complaint quoting a number that happens to pass the
   // check digit (1 in 10 do) must not be answered "unknown ID" and lost.
   | { type: 'status_query'; ref: TrackingRef; inferred?: true }
-  | { type: 'follow_up'; ref: TrackingRef; text: string }
+  // `completes`: the words a photo sent without any were waiting for: they become the report's text
+  // (set by intake, never by the parser).
+  | { type: 'follow_up'; ref: TrackingRef; text: string; completes?: true }
   // `text` is the optional comment after "PUAS <id>"; the corpus keeps it in the report's thread (s-028).
   | { type: 'satisfied'; ref: TrackingRef; text?: string }
   | { type: 'dissatisfied'; ref: TrackingRef; text: string }

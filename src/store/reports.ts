@@ -191,6 +191,15 @@ export async function fileReports(db: Queryable, rows: readonly NewReportRow[]):
 /** The key fileReports reports claimed messages by. */
 export const receiptKey = (channel: string, externalId: string): string => `${channel} ${externalId}`;
 
+/** A sender's earlier report, as the rules and the filing of a new one see it. */
+export interface RecentReport {
+  trackingId: string;
+  text: string;
+  receivedAt: Date;
+  channel: string;
+  status: ReportStatus;
+}
+
 /**
  * What the rules need before a batch is filed, in one round trip: the recent reports of every sender
  * in it, and which of its messages have a receipt already (replays, filed nothing new).
@@ -198,24 +207,24 @@ export const receiptKey = (channel: string, externalId: string): string => `${ch
 export async function intakeContext(
   db: Queryable,
   input: { contactHashes: string[]; since: Date; receipts: { channel: string; externalId: string }[] },
-): Promise<{ recent: Map<string, { trackingId: string; text: string; receivedAt: Date }[]>; known: Map<string, Date> }> {
-  const { rows } = await db.query<{ what: 'recent' | 'known'; key: string; trackingId: string | null; text: string | null; receivedAt: Date | null }>(
-    `SELECT 'recent' AS what, h.hash AS key, r.tracking_id AS "trackingId", r.text, r.received_at AS "receivedAt"
+): Promise<{ recent: Map<string, RecentReport[]>; known: Map<string, Date> }> {
+  const { rows } = await db.query<{ what: 'recent' | 'known'; key: string; trackingId: string | null; text: string | null; receivedAt: Date | null; channel: string | null; status: ReportStatus | null }>(
+    `SELECT 'recent' AS what, h.hash AS key, r.tracking_id AS "trackingId", r.text, r.received_at AS "receivedAt", r.channel, r.status
      FROM unnest($1::text[]) AS h(hash),
-          LATERAL (SELECT tracking_id, text, received_at FROM reports
+          LATERAL (SELECT tracking_id, text, received_at, channel, status FROM reports
                    WHERE contact_hash = h.hash AND received_at >= $2 ORDER BY received_at DESC LIMIT 100) r
      UNION ALL
-     SELECT 'known', ir.channel || ' ' || ir.external_id, NULL, NULL, ir.received_at
+     SELECT 'known', ir.channel || ' ' || ir.external_id, NULL, NULL, ir.received_at, NULL, NULL
      FROM inbound_receipts ir JOIN unnest($3::text[], $4::text[]) AS k(channel, external_id)
        ON ir.channel = k.channel AND ir.external_id = k.external_id`,
     [input.contactHashes, input.since, input.receipts.map((r) => r.channel), input.receipts.map((r) => r.externalId)],
   );
-  const recent = new Map<string, { trackingId: string; text: string; receivedAt: Date }[]>();
+  const recent = new Map<string, RecentReport[]>();
   // Receipts by key, with when their message was received (the caller matches `sameAs` ids in time).
   const known = new Map<string, Date>();
   for (const row of rows) {
     if (row.what === 'known') known.set(row.key, row.receivedAt!);
-    else recent.set(row.key, [...(recent.get(row.key) ?? []), { trackingId: row.trackingId!, text: row.text!, receivedAt: row.receivedAt! }]);
+    else recent.set(row.key, [...(recent.get(row.key) ?? []), { trackingId: row.trackingId!, text: row.text!, receivedAt: row.receivedAt!, channel: row.channel!, status: row.status! }]);
   }
   return { recent, known };
 }

@@ -142,6 +142,15 @@ describe('files', () => {
     // Too short to act on: the citizen is asked what, where and when (not told the message was empty).
     await answer(other.id, /terlalu singkat/);
     expect(fake.sent({ chatId: other.id }).some((s) => /kosong/.test(s.message.text ?? ''))).toBe(false);
+    // The words that follow are that report's text, not a report of their own; it is back in line
+    // for verification.
+    fake.say({ from: other, text: 'lubang besar di Jl. Cikutra depan SD, sudah dua motor jatuh' });
+    await answer(other.id, /Tambahan informasi/);
+    const completed = await reportsOf(other.id);
+    expect(completed).toHaveLength(1);
+    expect(completed[0]!.text).toBe('lubang besar di Jl. Cikutra depan SD, sudah dua motor jatuh\n[foto]');
+    const { rows } = await env.runtime.db.query<{ status: string }>('SELECT status FROM reports WHERE seq = $1', [alone.seq]);
+    expect(rows[0]!.status).toBe('belum_terverifikasi');
   });
 });
 
