@@ -26,3 +26,22 @@ export function runMain(main: () => Promise<number>): void {
     },
   );
 }
+
+/**
+ * A caller of a running fake's control API (`/_fake/…`, answering `{ ok, result | error }`);
+ * `missing` is the sentence for when nothing listens there.
+ */
+export function controlApi(port: string, missing: string) {
+  const base = `http://127.0.0.1:${port}/_fake`;
+  return async function call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+    let res: Response;
+    try {
+      res = await fetch(`${base}${path}`, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) });
+    } catch {
+      throw new Error(missing);
+    }
+    const json = (await res.json()) as { ok: boolean; result?: unknown; error?: unknown };
+    if (!json.ok) throw new Error(`${path}: ${JSON.stringify(json.error)}`);
+    return json.result;
+  };
+}

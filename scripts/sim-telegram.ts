@@ -14,7 +14,7 @@
  */
 import { parseArgs } from 'node:util';
 import { FakeTelegramApi, derivedUserId } from './telegram/fake-api.ts';
-import { printUsage, runMain, unknownCommand } from './sim-cli.ts';
+import { controlApi, printUsage, runMain, unknownCommand } from './sim-cli.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -27,19 +27,7 @@ const { positionals, values } = parseArgs({
   },
 });
 const [command = 'serve', ...words] = positionals;
-const base = `http://127.0.0.1:${values.port}/_fake`;
-
-async function call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
-  let res: Response;
-  try {
-    res = await fetch(`${base}${path}`, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) });
-  } catch {
-    throw new Error(`no fake Telegram API on port ${values.port}: start the gateway (npm start) or \`npm run sim:telegram -- serve\` first`);
-  }
-  const json = (await res.json()) as { ok: boolean; result?: unknown; error?: unknown };
-  if (!json.ok) throw new Error(`${path}: ${JSON.stringify(json.error)}`);
-  return json.result;
-}
+const call = controlApi(values.port, `no fake Telegram API on port ${values.port}: start the gateway (npm start) or \`npm run sim:telegram -- serve\` first`);
 
 interface Sent {
   index: number;

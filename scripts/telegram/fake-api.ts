@@ -1,7 +1,7 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { closeServer, listenOnLoopback } from '../fake-server.ts';
 
 /**
  * A local Telegram Bot API for the gateway's tests and local runs: `/bot<token>/<method>` with the
@@ -307,14 +307,7 @@ export class FakeTelegramApi {
   }
 
   static async start(options: FakeTelegramOptions = {}): Promise<FakeTelegramApi> {
-    const server = createServer();
-    const port = await new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve((server.address() as AddressInfo).port);
-      });
-    });
+    const { server, port } = await listenOnLoopback(options.port);
     const fake = new FakeTelegramApi(server, port, options);
     server.on('request', (req, res) => void fake.handle(req, res).catch(() => res.destroy()));
     server.on('error', (error: Error) => fake.logLine(`server error: ${error.message}`));
@@ -337,10 +330,7 @@ export class FakeTelegramApi {
     this.wakeRetry?.();
     this.finishPoll(ok([]));
     await this.pumping;
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    await closeServer(this.server);
   }
 
   /** Forgets the world, the queue, the webhook and the counters; update ids keep growing, as Telegram's. */

@@ -1,7 +1,7 @@
 import { createHash, createHmac, randomBytes, randomInt } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { closeServer, listenOnLoopback } from '../fake-server.ts';
 
 /**
  * A local WhatsApp Business Cloud API (Meta Graph API) for the gateway's tests and local runs:
@@ -275,14 +275,7 @@ export class FakeWhatsAppApi {
   }
 
   static async start(options: FakeWhatsAppOptions = {}): Promise<FakeWhatsAppApi> {
-    const server = createServer();
-    const port = await new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve((server.address() as AddressInfo).port);
-      });
-    });
+    const { server, port } = await listenOnLoopback(options.port);
     const fake = new FakeWhatsAppApi(server, port, options);
     server.on('request', (req, res) => void fake.handle(req, res).catch(() => res.destroy()));
     server.on('error', (error: Error) => fake.logLine(`server error: ${error.message}`));
@@ -304,10 +297,7 @@ export class FakeWhatsAppApi {
     this.inFlight.abort();
     this.wakeRetry?.();
     await this.pumping;
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    await closeServer(this.server);
   }
 
   /** Forgets users, media, sends, faults, the webhook queue and the counters; clock and settings back to start. */

@@ -1,8 +1,8 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { verifyOAuth1 } from './oauth1.ts';
+import { closeServer, listenOnLoopback } from '../fake-server.ts';
 
 /**
  * A local X (Twitter) API v2 for the gateway's tests and local runs: the four endpoints the X adapter
@@ -619,14 +619,7 @@ export class FakeXApi {
   }
 
   static async start(options: FakeXOptions = {}): Promise<FakeXApi> {
-    const server = createServer();
-    const port = await new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve((server.address() as AddressInfo).port);
-      });
-    });
+    const { server, port } = await listenOnLoopback(options.port);
     const fake = new FakeXApi(server, port, options);
     server.on('request', (req, res) => void fake.handle(req, res).catch(() => res.destroy()));
     server.on('clientError', (_error, socket) => {
@@ -644,10 +637,7 @@ export class FakeXApi {
 
   async stop(): Promise<void> {
     await this.pending;
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    await closeServer(this.server);
   }
 
   /** Forgets the world and the counters; options (keys, limits) stay. */
