@@ -91,8 +91,8 @@ export interface CostSnapshot {
   redisFsync: FsyncCount | { na: string };
   pgFsync: FsyncCount | { na: string };
   walLsn: string;
-  /** pg_stat_statements calls by userid:queryid, with the statement's text. */
-  statements: Map<string, { calls: number; query: string }> | { na: string };
+  /** pg_stat_statements calls and time (ms, planning and execution) by userid:queryid, with the statement's text. */
+  statements: Map<string, { calls: number; ms: number; planMs: number; query: string }> | { na: string };
 }
 
 type CpuReading = Record<string, { pid: number; seconds: number } | undefined>;
@@ -101,7 +101,8 @@ export interface PhaseCost {
   messages: number;
   wallMs: number;
   redis: { commands: number; scripts: number; top: [string, number][]; fsyncs: Measured };
-  pg: { statements: Measured; top: [string, number][]; commits: Measured; aborts: Measured; walSyncs: Measured; otherFsyncs: Measured; walBytes: number };
+  /** `top`: calls per statement; `byTime`: [statement, calls, ms planning + executing, ms of it planning] by time spent. */
+  pg: { statements: Measured; top: [string, number][]; byTime: [string, number, number, number][]; totalMs: Measured; commits: Measured; aborts: Measured; walSyncs: Measured; otherFsyncs: Measured; walBytes: number };
   /** CPU seconds per group over the window; null when the process ran at neither end (not part of the phase). */
   cpu: Record<string, Measured | null>;
 }
@@ -202,13 +203,14 @@ export class CostMeter {
 
   private async readStatements(): Promise<CostSnapshot['statements']> {
     try {
-      const { rows } = await this.db.query<{ key: string; calls: string; query: string }>(
-        `SELECT s.userid::text || ':' || s.queryid::text AS key, s.calls::text AS calls, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 100) AS query
+      const { rows } = await this.db.query<{ key: string; calls: string; ms: number; plan_ms: number; query: string }>(
+        `SELECT s.userid::text || ':' || s.queryid::text AS key, s.calls::text AS calls, s.total_exec_time + s.total_plan_time AS ms, s.total_plan_time AS plan_ms,
+                left(regexp_replace(s.query, '\\s+', ' ', 'g'), 100) AS query
          FROM pg_stat_statements s
          WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
            AND s.userid <> (SELECT oid FROM pg_roles WHERE rolname = current_user)`,
       );
-      return new Map(rows.map((r) => [r.key, { calls: Number(r.calls), query: r.query }]));
+      return new Map(rows.map((r) => [r.key, { calls: Number(r.calls), ms: Number(r.ms), planMs: Number(r.plan_ms), query: r.query }]));
     } catch (err) {
       return na(`pg_stat_statements: ${(err as Error).message}`);
     }
@@ -276,15 +278,24 @@ function topOf(calls: Map<string, number>, n: number): [string, number][] {
 
 // ── PostgreSQL ───────────────────────────────────────────────────────────────────────────────
 
-function statementDelta(before: CostSnapshot['statements'], after: CostSnapshot['statements']): { statements: Measured; top: [string, number][] } {
-  if (!(before instanceof Map)) return { statements: before, top: [] };
-  if (!(after instanceof Map)) return { statements: after, top: [] };
+function statementDelta(
+  before: CostSnapshot['statements'],
+  after: CostSnapshot['statements'],
+): { statements: Measured; top: [string, number][]; byTime: [string, number, number, number][]; totalMs: Measured } {
+  if (!(before instanceof Map)) return { statements: before, top: [], byTime: [], totalMs: before };
+  if (!(after instanceof Map)) return { statements: after, top: [], byTime: [], totalMs: after };
   const calls = new Map<string, number>();
-  for (const [key, { calls: n, query }] of after) {
+  const ms = new Map<string, number>();
+  const planMs = new Map<string, number>();
+  for (const [key, { calls: n, ms: spent, planMs: planned, query }] of after) {
     const delta = n - (before.get(key)?.calls ?? 0);
-    if (delta > 0) calls.set(query, (calls.get(query) ?? 0) + delta);
+    if (delta <= 0) continue;
+    calls.set(query, (calls.get(query) ?? 0) + delta);
+    ms.set(query, (ms.get(query) ?? 0) + spent - (before.get(key)?.ms ?? 0));
+    planMs.set(query, (planMs.get(query) ?? 0) + planned - (before.get(key)?.planMs ?? 0));
   }
-  return { statements: [...calls.values()].reduce((a, b) => a + b, 0), top: topOf(calls, 5) };
+  const byTime = [...ms.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([q, t]): [string, number, number, number] => [q, calls.get(q)!, t, planMs.get(q)!]);
+  return { statements: [...calls.values()].reduce((a, b) => a + b, 0), top: topOf(calls, 5), byTime, totalMs: [...ms.values()].reduce((a, b) => a + b, 0) };
 }
 
 /** `16/B374D848` → its byte position. */
@@ -519,6 +530,14 @@ export function costDetails(phases: readonly { label: string; cost: PhaseCost }[
     const per = (n: number) => (cost.messages > 0 ? (n / cost.messages).toFixed(2) : '—');
     out.push(`${label}: Redis top ${cost.redis.top.map(([name, n]) => `${name} ${per(n)}`).join(', ') || '—'}`);
     if (cost.pg.top.length) out.push(`${label}: PG top statements per message:`, ...cost.pg.top.map(([q, n]) => `  ${per(n).padStart(6)}  ${q.slice(0, 100)}`));
+    if (cost.pg.byTime.length && !isNa(cost.pg.totalMs) && cost.messages > 0) {
+      // pg_stat_statements' planning + execution time, per message: where PostgreSQL's CPU goes, by statement.
+      const us = (ms: number) => fmtInt(Math.round((ms * 1000) / cost.messages));
+      out.push(
+        `${label}: PG time in statements ${us(cost.pg.totalMs)} µs per message (planning + execution); the most:`,
+        ...cost.pg.byTime.map(([q, n, ms, planMs]) => `  ${us(ms).padStart(6)} µs (${us(planMs)} planning)  ${fmtInt(Math.round((ms * 1000) / Math.max(1, n))).padStart(6)} µs/call  ${q.slice(0, 70)}`),
+      );
+    }
     const extra: string[] = [];
     if (!isNa(cost.pg.aborts) && cost.pg.aborts > 0) extra.push(`${fmtInt(cost.pg.aborts)} rollbacks (WAL abort records)`);
     if (!isNa(cost.pg.otherFsyncs) && cost.pg.otherFsyncs > 0) extra.push(`${fmtInt(cost.pg.otherFsyncs)} PostgreSQL fsync calls besides the WAL syncs (new WAL segment files, checkpoints)`);

@@ -147,6 +147,9 @@ async function addBenchRole(url: string): Promise<string> {
   await admin.connect();
   try {
     await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    // Planning time too (known only once the library is loaded), so the cost table shows what each statement costs in all.
+    await admin.query('ALTER SYSTEM SET pg_stat_statements.track_planning = on');
+    await admin.query('SELECT pg_reload_conf()');
     // Superuser: it reads every table and every statistic; the cluster is the benchmark's own, on loopback.
     await admin.query(`CREATE ROLE ${BENCH_ROLE} LOGIN SUPERUSER`);
   } finally {
