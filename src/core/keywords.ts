@@ -141,9 +141,17 @@ type NormalisedChar = { ch: string; start: number; end: number };
 
 // Each base character is normalised together with its combining marks (e + U+0301 -> é) and remembers
 // where it came from. In a `u` regex `[^]` also matches a lone surrogate, so no input can break this.
-function normaliseStart(original: string): NormalisedChar[] {
+// Plain ASCII (most SMS) is its own NFKC form, one character per cluster, so it skips the regex and
+// the normalisation: they were most of the parser's CPU (bench:smpp profile, 2026-12-07).
+const ASCII = /^[\x00-\x7f]*$/;
+const CLUSTER = /[^]\p{M}*/gu;
+/** The normalised start of a text: the ASCII text itself (character k came from offset k), or each character with its origin. */
+type Chars = string | NormalisedChar[];
+function normaliseStart(original: string): Chars {
+  const head = original.slice(0, SCAN_MAX_CHARS);
+  if (ASCII.test(head)) return head;
   const chars: NormalisedChar[] = [];
-  for (const m of original.matchAll(/[^]\p{M}*/gu)) {
+  for (const m of original.matchAll(CLUSTER)) {
     if (chars.length >= SCAN_MAX_CHARS) break;
     const start = m.index;
     const end = start + m[0].length;
@@ -151,40 +159,48 @@ function normaliseStart(original: string): NormalisedChar[] {
   }
   return chars;
 }
+const charAt = (chars: Chars, k: number): string | undefined => (typeof chars === 'string' ? chars[k] : chars[k]?.ch);
+const startOf = (chars: Chars, k: number): number => (typeof chars === 'string' ? k : chars[k]!.start);
+const endOf = (chars: Chars, k: number): number => (typeof chars === 'string' ? k + 1 : chars[k]!.end);
 
-const isLetter = (ch: string | undefined): boolean => ch !== undefined && /[\p{L}\p{M}]/u.test(ch);
+const LETTER = /[\p{L}\p{M}]/u;
+const HANDLE_CHAR = /[\p{L}\p{N}_]/u;
+const isAsciiLetter = (ch: string): boolean => (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+const isLetter = (ch: string | undefined): boolean => ch !== undefined && (isAsciiLetter(ch) || (ch > '\x7f' && LETTER.test(ch)));
 const isDigit = (ch: string | undefined): boolean => ch !== undefined && ch >= '0' && ch <= '9';
-const isHandleChar = (ch: string | undefined): boolean => ch !== undefined && /[\p{L}\p{N}_]/u.test(ch);
+const isHandleChar = (ch: string | undefined): boolean =>
+  ch !== undefined && (isAsciiLetter(ch) || isDigit(ch) || ch === '_' || (ch > '\x7f' && HANDLE_CHAR.test(ch)));
 
 function tokenize(original: string): Token[] {
   const chars = normaliseStart(original);
-  const at = (k: number): string | undefined => chars[k]?.ch;
   const tokens: Token[] = [];
   let gap = '';
   let k = 0;
   while (k < chars.length && tokens.length < SCAN_MAX_TOKENS) {
     const from = k;
     let kind: Token['kind'];
-    if (at(k) === '@' && isHandleChar(at(k + 1))) {
+    const ch = charAt(chars, k)!;
+    if (ch === '@' && isHandleChar(charAt(chars, k + 1))) {
       // "@LAPOR1708" is an X mention or a Telegram "/cek@bot" suffix, never the keyword LAPOR.
       kind = 'mention';
       k += 1;
-      while (isHandleChar(at(k))) k += 1;
-    } else if (isDigit(at(k))) {
+      while (isHandleChar(charAt(chars, k))) k += 1;
+    } else if (isDigit(ch)) {
       // "572-318-1068" and "572.318.1068" are one number; a lone dash or dot between digits is a separator.
       kind = 'number';
-      while (isDigit(at(k)) || ((at(k) === '-' || at(k) === '.') && isDigit(at(k + 1)))) k += 1;
-    } else if (isLetter(at(k))) {
+      for (let c: string | undefined = ch; isDigit(c) || ((c === '-' || c === '.') && isDigit(charAt(chars, k + 1))); c = charAt(chars, k)) k += 1;
+    } else if (isLetter(ch)) {
       // Letters and digits split apart, so "cek1443792415" is the keyword then the ID.
       kind = 'word';
-      while (isLetter(at(k))) k += 1;
+      while (isLetter(charAt(chars, k))) k += 1;
     } else {
-      gap += at(k) ?? '';
+      gap += ch;
       k += 1;
       continue;
     }
-    const text = chars.slice(from, k).map((c) => c.ch).join('');
-    tokens.push({ kind, value: text.toLowerCase(), gap, start: chars[from]?.start ?? 0, end: chars[k - 1]?.end ?? 0 });
+    let text = '';
+    for (let j = from; j < k; j++) text += charAt(chars, j);
+    tokens.push({ kind, value: text.toLowerCase(), gap, start: startOf(chars, from), end: endOf(chars, k - 1) });
     gap = '';
   }
   return tokens;
@@ -217,6 +233,8 @@ type CompiledKeywords = {
   exactWords: ReadonlySet<string>;
   notKeywords: ReadonlySet<string>;
   statusQuestions: readonly (readonly string[])[];
+  /** Each keyword word's length in code points (the fuzzy match's minimum length counts them). */
+  codePoints: ReadonlyMap<string, number>;
 };
 
 const matchWords = (s: string): string[] => s.normalize('NFKC').toLowerCase().split(/\s+/u).filter((w) => w !== '');
@@ -233,6 +251,7 @@ function compile(options: KeywordOptions): CompiledKeywords {
     exactWords: new Set(phrases.flatMap((p) => p.words)),
     notKeywords: new Set(options.notKeywords.flatMap(matchWords)),
     statusQuestions: options.statusQuestion.map(matchWords).filter((words) => words.length > 0),
+    codePoints: new Map(phrases.flatMap((p) => p.words).map((w) => [w, Array.from(w).length])),
   };
   compiledCache.set(options, compiled);
   return compiled;
@@ -242,27 +261,29 @@ function compile(options: KeywordOptions): CompiledKeywords {
 // where a transposition costs 1: LPAOR -> LAPOR), counted in code points. Only "at most 1" matters, so
 // one pass finds the first difference and checks the rest: no table, no allocation for plain text (the
 // table it replaces was a tenth of the SMS adapter's CPU in the bench:smpp profile).
+const ASTRAL = /[\uD800-\uDFFF]/; // code units, not code points: finds surrogate pairs
 function withinOneEdit(a: string, b: string): boolean {
-  const astral = /[\uD800-\uDFFF]/; // code units, not code points: finds surrogate pairs
-  const s: ArrayLike<string> = astral.test(a) ? Array.from(a) : a;
-  const t: ArrayLike<string> = astral.test(b) ? Array.from(b) : b;
+  const s: ArrayLike<string> = ASTRAL.test(a) ? Array.from(a) : a;
+  const t: ArrayLike<string> = ASTRAL.test(b) ? Array.from(b) : b;
   if (Math.abs(s.length - t.length) > 1) return false;
   const [long, short] = s.length >= t.length ? [s, t] : [t, s];
   let i = 0;
   while (i < short.length && long[i] === short[i]) i++;
   if (i === short.length) return true; // equal, or one extra character at the end
-  const sameFrom = (x: number, y: number) => {
-    for (; x < long.length; x++, y++) if (long[x] !== short[y]) return false;
-    return y === short.length;
-  };
-  if (long.length !== short.length) return sameFrom(i + 1, i); // one character inserted
-  if (sameFrom(i + 1, i + 1)) return true; // one character replaced
-  return long[i] === short[i + 1] && long[i + 1] === short[i] && sameFrom(i + 2, i + 2); // two swapped
+  if (long.length !== short.length) return sameFrom(long, short, i + 1, i); // one character inserted
+  if (sameFrom(long, short, i + 1, i + 1)) return true; // one character replaced
+  return long[i] === short[i + 1] && long[i + 1] === short[i] && sameFrom(long, short, i + 2, i + 2); // two swapped
+}
+
+/** Whether `long` from x on equals `short` from y on, to the end of both. */
+function sameFrom(long: ArrayLike<string>, short: ArrayLike<string>, x: number, y: number): boolean {
+  for (; x < long.length; x++, y++) if (long[x] !== short[y]) return false;
+  return y === short.length;
 }
 
 function wordMatch(token: string, keyword: string, k: CompiledKeywords): 'exact' | 'typo' | undefined {
   if (token === keyword) return 'exact';
-  if (Array.from(keyword).length < k.options.fuzzyMinLength || k.notKeywords.has(token)) return undefined;
+  if ((k.codePoints.get(keyword) ?? 0) < k.options.fuzzyMinLength || k.notKeywords.has(token)) return undefined;
   return withinOneEdit(token, keyword) ? 'typo' : undefined;
 }
 
@@ -273,12 +294,13 @@ function findKeyword(tokens: readonly Token[], at: number, k: CompiledKeywords):
   let best: { kind: KeywordKind; length: number; exact: boolean } | undefined;
   for (const phrase of k.phrases) {
     let exact = true;
-    const fits = phrase.words.every((word, n) => {
+    let fits = true;
+    for (let n = 0; n < phrase.words.length && fits; n++) {
       const token = tokens[at + n];
-      const match = token?.kind === 'word' ? wordMatch(token.value, word, k) : undefined;
+      const match = token?.kind === 'word' ? wordMatch(token.value, phrase.words[n]!, k) : undefined;
       if (match === 'typo') exact = false;
-      return match !== undefined;
-    });
+      fits = match !== undefined;
+    }
     if (!fits) continue;
     const length = phrase.words.length;
     if (!best || length > best.length || (length === best.length && exact && !best.exact)) best = { kind: phrase.kind, length, exact };

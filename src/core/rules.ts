@@ -23,11 +23,24 @@ const SEVERITY: Record<Verdict, number> = { accept: 0, flag: 1, needs_info: 2, r
 
 // ---- text matching -------------------------------------------------------------------------------
 
-/** Lower-cased words without punctuation; NFKC folds full-width letters and digits into plain ones. */
-export function tokenize(text: string): string[] {
-  return text.normalize('NFKC').toLowerCase().split(/[^\p{L}\p{M}\p{N}]+/u).filter((t) => t.length > 0)
+/**
+ * Lower-cased words without punctuation; NFKC folds full-width letters and digits into plain ones.
+ * The rules tokenize the same text several times (and the intake stage runs them once per report),
+ * so the last text's tokens are kept: the same frozen array also lets `phraseHits` reuse its count.
+ */
+let lastTokenized: { text: string; tokens: readonly string[] } | undefined;
+const NON_WORD = /[^\p{L}\p{M}\p{N}]+/u;
+const REDUPLICATED = /^(\p{L}{2,})2$/u;
+export function tokenize(text: string): readonly string[] {
+  if (lastTokenized?.text === text) return lastTokenized.tokens;
+  const tokens: string[] = [];
+  for (const t of text.normalize('NFKC').toLowerCase().split(NON_WORD)) {
+    if (t.length === 0) continue;
     // SMS slang writes reduplication with a digit ("anak2" for "anak-anak"): keep the base word.
-    .map((t) => t.replace(/^(\p{L}{2,})2$/u, '$1'));
+    tokens.push(t.endsWith('2') ? t.replace(REDUPLICATED, '$1') : t);
+  }
+  lastTokenized = { text, tokens: Object.freeze(tokens) };
+  return lastTokenized.tokens;
 }
 
 // Common Indonesian (and Javanese -e/-ne) affixes, so a list entry "tilang" also finds "ditilang".
@@ -118,24 +131,50 @@ function phraseHits(tokens: readonly string[], phrases: readonly string[]): Map<
   return hits;
 }
 
-/** Blanks out the phrases (keeping a gap, so the words around them don't join into a new phrase). */
-function withoutPhrases(tokens: readonly string[], phrases: readonly string[]): string[] {
-  const out = [...tokens];
+/**
+ * Blanks out the phrases (keeping a gap, so the words around them don't join into a new phrase). With
+ * none of them in the text, the same array comes back, so the phrase counts made for it are reused.
+ */
+function withoutPhrases(tokens: readonly string[], phrases: readonly string[]): readonly string[] {
+  let out: string[] | undefined;
   for (const words of phrases.map(wordsOf)) {
-    for (let i = 0; i + words.length <= out.length; i++) if (phraseAt(out, words, i)) out.splice(i, words.length, '');
+    for (let i = 0; i + words.length <= (out ?? tokens).length; i++) {
+      if (!phraseAt(out ?? tokens, words, i)) continue;
+      out ??= [...tokens];
+      out.splice(i, words.length, '');
+    }
   }
-  return out;
+  return out ?? tokens;
 }
 
-const matching = (tokens: readonly string[], phrases: readonly string[]) => {
+function matching(tokens: readonly string[], phrases: readonly string[]): string[] {
   const hits = phraseHits(tokens, phrases);
   return phrases.filter((p) => hits.has(p));
-};
-/** Each occurrence of a phrase is worth its number of words (longer = more specific). */
-const totalScore = (tokens: readonly string[], phrases: readonly string[]) => {
+}
+
+/** How often each phrase appears in a list (a list may name one twice), computed once per list. */
+const multiplicities = new WeakMap<readonly string[], ReadonlyMap<string, number>>();
+function multiplicityOf(phrases: readonly string[]): ReadonlyMap<string, number> {
+  let counts = multiplicities.get(phrases);
+  if (!counts) {
+    const built = new Map<string, number>();
+    for (const p of phrases) built.set(p, (built.get(p) ?? 0) + 1);
+    multiplicities.set(phrases, (counts = built));
+  }
+  return counts;
+}
+
+/**
+ * Each occurrence of a phrase is worth its number of words (longer = more specific). Summed over the
+ * text's hits (a few) rather than over the list's phrases (hundreds for the agencies).
+ */
+function totalScore(tokens: readonly string[], phrases: readonly string[]): number {
   const hits = phraseHits(tokens, phrases);
-  return phrases.reduce((s, p) => s + (hits.get(p) ?? 0) * wordsOf(p).length, 0);
-};
+  const inList = multiplicityOf(phrases);
+  let score = 0;
+  for (const [phrase, n] of hits) score += n * (inList.get(phrase) ?? 0) * wordsOf(phrase).length;
+  return score;
+}
 
 /** Highest-scoring entry; on a tie the earlier entry wins, so config order is the tie-break. */
 function bestMatch<E extends { keywords: readonly string[] }>(tokens: readonly string[], entries: readonly E[]): E | undefined {
@@ -166,11 +205,17 @@ function inWindow(earlier: Date, now: Date, windowMs: number): boolean {
 
 // ---- rules ---------------------------------------------------------------------------------------
 
+const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
+
 export function tooShort(input: RuleInput, config: RulesConfig): RuleOutcome | null {
   const c = config.tooShort;
   if (!c.enabled) return null;
   // Letters and digits only, so emoji, punctuation and whitespace can't pad a message past the minimum.
-  const chars = (input.text.normalize('NFKC').match(/[\p{L}\p{N}]/gu) ?? []).length;
+  let chars = 0;
+  for (const ch of input.text.normalize('NFKC')) {
+    const ascii = ch.length === 1 && ch < '\x80';
+    if (ascii ? (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') : LETTER_OR_DIGIT.test(ch)) chars++;
+  }
   const words = tokenize(input.text).length;
   if (chars >= c.minChars && words >= c.minWords) return null;
   return {

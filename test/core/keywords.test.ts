@@ -346,6 +346,23 @@ describe('parseCitizenMessage properties', () => {
     );
   });
 
+  it('reads plain ASCII (its fast path) exactly as the general path reads the same text', () => {
+    // An ideographic space at the end sends the text down the general path (NFKC makes it a space,
+    // which trimming then drops): both must give the same command, piece by piece.
+    const piece = fc.oneof(
+      fc.constantFrom('LAPOR', 'cek', 'C E K', 'puas', 'TIDAK PUAS', 'rahasia', 'anonim', 'lpaor', 'info', '@LAPOR1708', 'gmn', 'status'),
+      fc.constantFrom(' ', '  ', ':', ', ', '\n', '-', '.', '#', '@', '_', '2'),
+      validId,
+      fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 12 }),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }).map((p) => p.join('')), (text) => {
+        expect(parseCitizenMessage(`${text}\u3000`)).toEqual(parseCitizenMessage(text));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('is stable under changing the case of the keyword', () => {
     const keywords = Object.values({
       report: defaultKeywords.report, rahasia: defaultKeywords.rahasia, anonim: defaultKeywords.anonim,
