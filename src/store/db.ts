@@ -44,6 +44,21 @@ export async function withTransaction<T>(db: Db, work: (tx: Tx) => Promise<T>): 
   }
 }
 
+/**
+ * A statement the hot path runs for every batch, prepared once per connection under `name`: PostgreSQL
+ * then parses it once, and after five runs keeps a generic plan instead of planning it again. Parsing
+ * and planning were 45 % of PostgreSQL's CPU on the SMS whole path (perf, bench:smpp, 2026-12-07): the
+ * statements that file a batch are long CTEs. Only for fixed SQL text (one name, one text, for ever);
+ * a name per text is checked here, since pg would run a second text under a known name as the first.
+ */
+const preparedTexts = new Map<string, string>();
+export function prepared(name: string, text: string, values: unknown[]): pg.QueryConfig<unknown[]> {
+  const known = preparedTexts.get(name);
+  if (known === undefined) preparedTexts.set(name, text);
+  else if (known !== text) throw new Error(`prepared statement ${name} was given another text`);
+  return { name, text, values };
+}
+
 /** 23505: the unique constraint that makes a replayed message harmless. */
 export function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && 'code' in err && err.code === '23505';

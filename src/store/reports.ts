@@ -1,6 +1,6 @@
 import type { InboundMessage } from '../core/inbound.ts';
 import type { ReportEvent, ReportKind, ReportStatus, ReportWeight } from '../core/report.ts';
-import type { Db, Tx } from './db.ts';
+import { prepared, type Db, type Tx } from './db.ts';
 
 /**
  * The report repository: plain SQL, one function per thing the pipeline does. Functions taking a
@@ -62,8 +62,8 @@ export class SequenceBlocks {
 
   private async fetch(): Promise<void> {
     const { rows } = await this.db.query<{ seq: string }>(
-      `SELECT nextval('report_seq')::text AS seq FROM generate_series(1, $1)`,
-      [this.size],
+      prepared('report-seq-block', `SELECT nextval('report_seq')::text AS seq FROM generate_series(1, $1)`,
+      [this.size]),
     );
     const values = rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
     // The values are consecutive unless another process drew from the sequence at the same moment;
@@ -138,7 +138,7 @@ export interface NewReportRow {
  */
 export async function fileReports(db: Queryable, rows: readonly NewReportRow[]): Promise<{ claimed: Set<string>; outbound: { id: string; channel: string }[] }> {
   const { rows: result } = await db.query<{ claimed: string[] | null; outbound: { id: string; channel: string }[] | null }>(
-    `WITH input AS MATERIALIZED (
+    prepared('file-reports', `WITH input AS MATERIALIZED (
        SELECT * FROM jsonb_to_recordset($1::jsonb) AS t(
          n int, channel text, "externalId" text, "dedupKey" text, account text, "receivedAt" timestamptz, seq bigint,
          "trackingId" text, text text, lang text, anonim boolean, rahasia boolean, incomplete boolean, "contactHash" text,
@@ -183,7 +183,7 @@ export async function fileReports(db: Queryable, rows: readonly NewReportRow[]):
        ON CONFLICT (notify_key) DO NOTHING RETURNING id::text, channel)
      SELECT (SELECT array_agg(channel || ' ' || "externalId") FROM claimed) AS claimed,
             (SELECT json_agg(json_build_object('id', id, 'channel', channel) ORDER BY id) FROM outbound) AS outbound`,
-    [JSON.stringify(rows.map((row, n) => ({ n, ...row })))],
+    [JSON.stringify(rows.map((row, n) => ({ n, ...row })))]),
   );
   return { claimed: new Set(result[0]!.claimed ?? []), outbound: result[0]!.outbound ?? [] };
 }
@@ -209,7 +209,7 @@ export async function intakeContext(
   input: { contactHashes: string[]; since: Date; receipts: { channel: string; externalId: string }[] },
 ): Promise<{ recent: Map<string, RecentReport[]>; known: Map<string, Date> }> {
   const { rows } = await db.query<{ what: 'recent' | 'known'; key: string; trackingId: string | null; text: string | null; receivedAt: Date | null; channel: string | null; status: ReportStatus | null }>(
-    `SELECT 'recent' AS what, h.hash AS key, r.tracking_id AS "trackingId", r.text, r.received_at AS "receivedAt", r.channel, r.status
+    prepared('intake-context', `SELECT 'recent' AS what, h.hash AS key, r.tracking_id AS "trackingId", r.text, r.received_at AS "receivedAt", r.channel, r.status
      FROM unnest($1::text[]) AS h(hash),
           LATERAL (SELECT tracking_id, text, received_at, channel, status FROM reports
                    WHERE contact_hash = h.hash AND received_at >= $2 ORDER BY received_at DESC LIMIT 100) r
@@ -217,7 +217,7 @@ export async function intakeContext(
      SELECT 'known', ir.channel || ' ' || ir.external_id, NULL, NULL, ir.received_at, NULL, NULL
      FROM inbound_receipts ir JOIN unnest($3::text[], $4::text[]) AS k(channel, external_id)
        ON ir.channel = k.channel AND ir.external_id = k.external_id`,
-    [input.contactHashes, input.since, input.receipts.map((r) => r.channel), input.receipts.map((r) => r.externalId)],
+    [input.contactHashes, input.since, input.receipts.map((r) => r.channel), input.receipts.map((r) => r.externalId)]),
   );
   const recent = new Map<string, RecentReport[]>();
   // Receipts by key, with when their message was received (the caller matches `sameAs` ids in time).
@@ -232,10 +232,10 @@ export async function intakeContext(
 /** Receipts under any of the given ids, by key (`receiptKey`), with when their message was received. */
 export async function receiptsOf(db: Queryable, receipts: readonly { channel: string; externalId: string }[]): Promise<Map<string, Date>> {
   const { rows } = await db.query<{ key: string; receivedAt: Date }>(
-    `SELECT ir.channel || ' ' || ir.external_id AS key, ir.received_at AS "receivedAt"
+    prepared('receipts-of', `SELECT ir.channel || ' ' || ir.external_id AS key, ir.received_at AS "receivedAt"
      FROM inbound_receipts ir JOIN unnest($1::text[], $2::text[]) AS k(channel, external_id)
        ON ir.channel = k.channel AND ir.external_id = k.external_id`,
-    [receipts.map((r) => r.channel), receipts.map((r) => r.externalId)],
+    [receipts.map((r) => r.channel), receipts.map((r) => r.externalId)]),
   );
   return new Map(rows.map((r) => [r.key, r.receivedAt]));
 }
@@ -246,8 +246,8 @@ export async function receiptsOf(db: Queryable, receipts: readonly { channel: st
  */
 export async function lockKeys(tx: Tx, keys: readonly string[]): Promise<void> {
   await tx.query(
-    `SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k) s ORDER BY h`,
-    [keys],
+    prepared('lock-keys', `SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k) s ORDER BY h`,
+    [keys]),
   );
 }
 
@@ -258,14 +258,14 @@ export async function lockKeys(tx: Tx, keys: readonly string[]): Promise<void> {
 export async function threadReports(db: Queryable, channel: string, ids: readonly string[]): Promise<Map<string, { trackingId: string; contactHash: string | null }>> {
   if (!ids.length) return new Map();
   const { rows } = await db.query<{ id: string; trackingId: string; contactHash: string | null }>(
-    `SELECT p.transport_id AS id, r.tracking_id AS "trackingId", r.contact_hash AS "contactHash"
+    prepared('thread-reports', `SELECT p.transport_id AS id, r.tracking_id AS "trackingId", r.contact_hash AS "contactHash"
      FROM outbound_parts p JOIN messages m ON m.id = p.message_id JOIN reports r ON r.seq = m.report_seq
      WHERE p.channel = $1 AND p.transport_id = ANY($2::text[])
      UNION ALL
      SELECT i.external_id, r.tracking_id, r.contact_hash
      FROM inbound_receipts i JOIN reports r ON r.seq = i.report_seq
      WHERE i.channel = $1 AND i.external_id = ANY($2::text[])`,
-    [channel, ids],
+    [channel, ids]),
   );
   return new Map(rows.map((r) => [r.id, { trackingId: r.trackingId, contactHash: r.contactHash }]));
 }
@@ -280,12 +280,12 @@ export async function replaysOf(
 ): Promise<{ outcomes: string[]; effects: unknown[]; queued: { id: string; channel: string }[] }> {
   if (!receipts.length) return { outcomes: [], effects: [], queued: [] };
   const { rows } = await db.query<{ outcome: string; effects: unknown[]; queued: { id: string; channel: string }[] | null }>(
-    `SELECT ir.outcome, ir.effects,
+    prepared('replays-of', `SELECT ir.outcome, ir.effects,
             (SELECT json_agg(json_build_object('id', m.id::text, 'channel', m.channel) ORDER BY m.id) FROM messages m
              WHERE m.report_seq = ir.report_seq AND m.direction = 'out' AND m.status = 'queued') AS queued
      FROM inbound_receipts ir JOIN unnest($1::text[], $2::text[]) AS k(channel, external_id)
        ON ir.channel = k.channel AND ir.external_id = k.external_id`,
-    [receipts.map((r) => r.channel), receipts.map((r) => r.externalId)],
+    [receipts.map((r) => r.channel), receipts.map((r) => r.externalId)]),
   );
   return { outcomes: rows.map((r) => r.outcome), effects: rows.flatMap((r) => r.effects), queued: rows.flatMap((r) => r.queued ?? []) };
 }
@@ -461,13 +461,13 @@ export interface QueuedOutbound {
  */
 export async function lockQueuedOutbound(tx: Tx, ids: readonly string[]): Promise<QueuedOutbound[]> {
   const { rows } = await tx.query<QueuedOutbound>(
-    `SELECT m.id::text, m.notify_key AS "notifyKey", m.sealed_text AS "sealedText", r.tracking_id AS "trackingId",
+    prepared('lock-queued-outbound', `SELECT m.id::text, m.notify_key AS "notifyKey", m.sealed_text AS "sealedText", r.tracking_id AS "trackingId",
             rp.sealed AS "sealedReporter", m.kind, r.lang,
             CASE WHEN r.rahasia THEN 'rahasia' WHEN r.anonim THEN 'anonim' ELSE 'public' END AS privacy
      FROM messages m LEFT JOIN reports r ON r.seq = m.report_seq LEFT JOIN reporters rp ON rp.id = r.reporter_id
      WHERE m.id = ANY($1::bigint[]) AND m.direction = 'out' AND m.status = 'queued'
      ORDER BY m.id FOR UPDATE OF m SKIP LOCKED`,
-    [ids],
+    [ids]),
   );
   return rows;
 }
@@ -485,7 +485,7 @@ export async function markOutboundMany(tx: Queryable, marks: readonly OutboundMa
   // The parts are indexed for delivery receipts (outbound_parts); a transport id an SMSC reuses
   // names the newest message that has it.
   await tx.query(
-    `WITH marked AS (
+    prepared('mark-outbound', `WITH marked AS (
        UPDATE messages m SET status = u.status, transport_id = COALESCE(u.transport_id, m.transport_id),
          transport_ids = COALESCE(string_to_array(u.transport_id, ' '), m.transport_ids), error = u.error, updated_at = now()
        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, status, transport_id, error)
@@ -496,7 +496,7 @@ export async function markOutboundMany(tx: Queryable, marks: readonly OutboundMa
      FROM marked, unnest(string_to_array(marked.transport_id, ' ')) AS part
      ORDER BY channel, part, id DESC
      ON CONFLICT (channel, transport_id) DO UPDATE SET message_id = EXCLUDED.message_id`,
-    [marks.map((m) => m.id), marks.map((m) => m.status), marks.map((m) => m.transportId ?? null), marks.map((m) => m.error ?? null)],
+    [marks.map((m) => m.id), marks.map((m) => m.status), marks.map((m) => m.transportId ?? null), marks.map((m) => m.error ?? null)]),
   );
 }
 
@@ -527,7 +527,7 @@ export interface DeliveryUpdate {
 export async function recordDeliveries(db: Queryable, updates: readonly DeliveryUpdate[]): Promise<('updated' | 'unknown')[]> {
   if (!updates.length) return [];
   const { rows } = await db.query<{ n: string }>(
-    `WITH receipt AS (
+    prepared('record-deliveries', `WITH receipt AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(channel, transport_id, state, detail, n)),
      matched AS (
        SELECT p.message_id AS id, r.transport_id, r.state, r.detail, r.n FROM receipt r
@@ -547,7 +547,7 @@ export async function recordDeliveries(db: Queryable, updates: readonly Delivery
          updated_at = now()
        FROM merged g WHERE m.id = g.id RETURNING m.id)
      SELECT n::text FROM matched WHERE id IN (SELECT id FROM updated)`,
-    [updates.map((u) => u.channel), updates.map((u) => u.transportId), updates.map((u) => u.state), updates.map((u) => u.detail)],
+    [updates.map((u) => u.channel), updates.map((u) => u.transportId), updates.map((u) => u.state), updates.map((u) => u.detail)]),
   );
   const matched = new Set(rows.map((r) => Number(r.n)));
   return updates.map((_, i) => (matched.has(i + 1) ? 'updated' : 'unknown'));
