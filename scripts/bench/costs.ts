@@ -188,7 +188,7 @@ export class CostMeter {
     return {
       messages,
       wallMs: after.startMs - before.endMs,
-      redis: { commands, scripts, top: topOf(calls, 6), fsyncs: fsyncDelta(before.redisFsync, after.redisFsync, (c) => c.fsync + c.fdatasync) },
+      redis: { commands, scripts, top: topOf(calls, 10), fsyncs: fsyncDelta(before.redisFsync, after.redisFsync, (c) => c.fsync + c.fdatasync) },
       pg: {
         ...statementDelta(before.statements, after.statements),
         commits: isNa(wal) ? wal : wal.commits,
