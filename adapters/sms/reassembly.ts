@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
+import { LuaScript } from '../../src/queue/redis.ts';
 
 /**
  * Redis-backed reassembly of concatenated SMS, safe across processes (several adapters may hold
@@ -181,24 +182,6 @@ redis.call('DEL', group)
 redis.call('ZREM', open, group)
 return 1
 `;
-
-/** EVALSHA first (the script is cached by Redis), EVAL once when Redis doesn't know it yet. */
-class LuaScript {
-  private readonly sha: string;
-  constructor(private readonly source: string) {
-    this.sha = createHash('sha1').update(source).digest('hex');
-  }
-
-  async run(redis: Redis | Cluster, keys: string[], args: (string | number)[]): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      // NOSCRIPT means nothing ran, so running the full script is not a second execution.
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return await redis.eval(this.source, keys.length, ...keys, ...args);
-    }
-  }
-}
 
 const addScript = new LuaScript(ADD_LUA);
 const claimScript = new LuaScript(CLAIM_LUA);

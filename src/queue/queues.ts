@@ -10,7 +10,7 @@ import { crashPoint } from '../core/crash.ts';
 import { Coalescer } from './coalescer.ts';
 import { EffectSchema, type Effect, type InboundBatchJob, type InboundJob, type NotifyBatchJob, type NotifyJobInput } from './jobs.ts';
 import { DEADLINES_QUEUE, INBOUND_QUEUE, notifyQueueName } from './names.ts';
-import type { RedisClient } from './redis.ts';
+import { LuaScript, type RedisClient } from './redis.ts';
 
 /** Raised when Redis cannot take a job right now: adapters answer "try again later". */
 export class EnqueueUnavailableError extends Error {
@@ -22,6 +22,15 @@ export class EnqueueUnavailableError extends Error {
 }
 
 export type EnqueueResult = { status: 'queued' } | { status: 'duplicate' };
+
+/**
+ * Sets the dedup keys of stored messages, each for its own window, in one call (a SET per message
+ * in a pipeline cost the adapters a Redis command each). KEYS: dedup keys; ARGV[i]: key i's window in ms.
+ */
+const REMEMBER = new LuaScript(`
+for i, key in ipairs(KEYS) do redis.call('SET', key, '1', 'PX', ARGV[i]) end
+return #KEYS
+`);
 
 /** A message on its way into a flush: its job, the dedup keys to check and the one to set. */
 interface Enqueued {
@@ -157,10 +166,9 @@ export class Queues {
 
       const remembered = items.filter((item, i) => item.windowMs > 0 && results[i]!.status === 'queued');
       if (remembered.length) {
-        const pipeline = this.redis.pipeline();
-        for (const item of remembered) pipeline.set(item.dedupKeys[0]!, '1', 'PX', item.windowMs);
         // The message is stored: a key that fails to be set only costs a check in PostgreSQL later.
-        pipeline.exec().catch((err: unknown) => this.log.warn({ err }, 'dedup keys not set'));
+        REMEMBER.run(this.redis, remembered.map((item) => item.dedupKeys[0]!), remembered.map((item) => item.windowMs))
+          .catch((err: unknown) => this.log.warn({ err }, 'dedup keys not set'));
       }
       return results;
     } catch (err) {

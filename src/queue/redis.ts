@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -165,4 +166,22 @@ async function nodeProblems(redis: Redis, want: DurabilityRequirement): Promise<
     problems.push('appendfsync is no; set: CONFIG SET appendfsync everysec');
   }
   return problems;
+}
+
+/** EVALSHA first (the script is cached by Redis), EVAL once when Redis doesn't know it yet. */
+export class LuaScript {
+  private readonly sha: string;
+  constructor(private readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(redis: Redis | Cluster, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      // NOSCRIPT means nothing ran, so running the full script is not a second execution.
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return await redis.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
 }
