@@ -28,6 +28,13 @@ describe('sealing personal data', () => {
     expect(() => keys.open('queue', 'not sealed')).toThrow(/not a sealed value/);
   });
 
+  it('never uses a nonce twice, across refills of the nonce pool (256 nonces each)', () => {
+    const nonces = new Set<string>();
+    for (let i = 0; i < 2_000; i++) nonces.add(keys.seal('thread', 'x').split('.')[1]!);
+    expect(nonces.size).toBe(2_000);
+    expect([...nonces].every((n) => Buffer.from(n, 'base64url').length === 12)).toBe(true);
+  });
+
   it('gives one blind index per citizen, whatever way the number is written', () => {
     const forms = ['+6281290417736', '081290417736', '62 812-9041-7736', '(0812) 9041 7736'];
     const hashes = new Set(forms.map((f) => keys.blindIndex(normalizeAddress(f))));
