@@ -93,6 +93,8 @@ export interface CostSnapshot {
   walLsn: string;
   /** pg_stat_statements calls and time (ms, planning and execution) by userid:queryid, with the statement's text. */
   statements: Map<string, { calls: number; ms: number; planMs: number; query: string }> | { na: string };
+  /** pg_stat_user_tables: sequential scans and the rows they read, per table. */
+  tables: Map<string, { seqScans: number; seqRows: number }> | { na: string };
 }
 
 type CpuReading = Record<string, { pid: number; seconds: number } | undefined>;
@@ -102,6 +104,8 @@ export interface PhaseCost {
   wallMs: number;
   redis: { commands: number; scripts: number; top: [string, number][]; fsyncs: Measured };
   /** `top`: calls per statement; `byTime`: [statement, calls, ms planning + executing, ms of it planning] by time spent. */
+  /** Tables read by sequential scans in the window: [table, scans, rows read], most rows first. */
+  seqScans: [string, number, number][];
   pg: { statements: Measured; top: [string, number][]; byTime: [string, number, number, number][]; totalMs: Measured; commits: Measured; aborts: Measured; walSyncs: Measured; otherFsyncs: Measured; walBytes: number };
   /** CPU seconds per group over the window; null when the process ran at neither end (not part of the phase). */
   cpu: Record<string, Measured | null>;
@@ -156,8 +160,9 @@ export class CostMeter {
     const [redisFsync, pgFsync] = await Promise.all([readFsyncs(this.redisFsync), readFsyncs(this.pgFsync)]);
     const walLsn = (await this.db.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
     const statements = await this.readStatements();
+    const tables = await this.readTables();
     const cpuAtEnd = this.readCpu();
-    return { startMs, endMs: performance.now(), cpuAtStart, cpuAtEnd, commandstats, own, redisFsync, pgFsync, walLsn, statements };
+    return { startMs, endMs: performance.now(), cpuAtStart, cpuAtEnd, commandstats, own, redisFsync, pgFsync, walLsn, statements, tables };
   }
 
   private readCpu(): CpuReading {
@@ -187,6 +192,7 @@ export class CostMeter {
     }
     return {
       messages,
+      seqScans: seqScanDelta(before.tables, after.tables),
       wallMs: after.startMs - before.endMs,
       redis: { commands, scripts, top: topOf(calls, 10), fsyncs: fsyncDelta(before.redisFsync, after.redisFsync, (c) => c.fsync + c.fdatasync) },
       pg: {
@@ -199,6 +205,18 @@ export class CostMeter {
       },
       cpu,
     };
+  }
+
+  private async readTables(): Promise<CostSnapshot['tables']> {
+    try {
+      // Backends publish their counts when idle, at most a second late: a diagnostic, not a count.
+      const { rows } = await this.db.query<{ name: string; scans: string; rows: string }>(
+        'SELECT relname AS name, seq_scan::text AS scans, seq_tup_read::text AS rows FROM pg_stat_user_tables',
+      );
+      return new Map(rows.map((r) => [r.name, { seqScans: Number(r.scans), seqRows: Number(r.rows) }]));
+    } catch (err) {
+      return na(`pg_stat_user_tables: ${(err as Error).message}`);
+    }
   }
 
   private async readStatements(): Promise<CostSnapshot['statements']> {
@@ -296,6 +314,17 @@ function statementDelta(
   }
   const byTime = [...ms.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([q, t]): [string, number, number, number] => [q, calls.get(q)!, t, planMs.get(q)!]);
   return { statements: [...calls.values()].reduce((a, b) => a + b, 0), top: topOf(calls, 5), byTime, totalMs: [...ms.values()].reduce((a, b) => a + b, 0) };
+}
+
+function seqScanDelta(before: CostSnapshot['tables'], after: CostSnapshot['tables']): [string, number, number][] {
+  if (!(before instanceof Map) || !(after instanceof Map)) return [];
+  const out: [string, number, number][] = [];
+  for (const [name, t] of after) {
+    const scans = t.seqScans - (before.get(name)?.seqScans ?? 0);
+    const rows = t.seqRows - (before.get(name)?.seqRows ?? 0);
+    if (scans > 0) out.push([name, scans, rows]);
+  }
+  return out.sort((a, b) => b[2] - a[2]).slice(0, 5);
 }
 
 /** `16/B374D848` → its byte position. */
@@ -537,6 +566,10 @@ export function costDetails(phases: readonly { label: string; cost: PhaseCost }[
         `${label}: PG time in statements ${us(cost.pg.totalMs)} µs per message (planning + execution); the most:`,
         ...cost.pg.byTime.map(([q, n, ms, planMs]) => `  ${us(ms).padStart(6)} µs (${us(planMs)} planning)  ${fmtInt(Math.round((ms * 1000) / Math.max(1, n))).padStart(6)} µs/call  ${q.slice(0, 70)}`),
       );
+    }
+    // A sequential scan of a growing table in the hot path is a plan gone wrong (a generic plan, a missing index).
+    if (cost.seqScans.length) {
+      out.push(`${label}: PG sequential scans (table: scans, rows read per message): ${cost.seqScans.map(([t, n, rows]) => `${t} ${fmtInt(n)}, ${per(rows)}`).join('; ')}`);
     }
     const extra: string[] = [];
     if (!isNa(cost.pg.aborts) && cost.pg.aborts > 0) extra.push(`${fmtInt(cost.pg.aborts)} rollbacks (WAL abort records)`);
