@@ -135,6 +135,8 @@ export interface NewReportRow {
  * Rows travel as one jsonb parameter (jsonb_to_recordset), so the SQL text is the same for any
  * batch and nested lists (events, notifications) need no flattening. Foreign keys are checked at the
  * end of the statement, by when every CTE has run. The caller gives each channel+externalId once.
+ * Attachments are found by token and updated by id, each through its index (see receiptsOf: a join
+ * with the table let the generic plan scan all of it).
  */
 export async function fileReports(db: Queryable, rows: readonly NewReportRow[]): Promise<{ claimed: Set<string>; outbound: { id: string; channel: string }[] }> {
   const { rows: result } = await db.query<{ claimed: string[] | null; outbound: { id: string; channel: string }[] | null }>(
@@ -172,10 +174,12 @@ export async function fileReports(db: Queryable, rows: readonly NewReportRow[]):
        SELECT seq, 'verification', "receivedAt", (clock->>'workingDays')::int, (clock->>'dueAt')::timestamptz,
               (clock->>'pausedAt')::timestamptz, (clock->>'remaining')::int
        FROM claimed WHERE clock IS NOT NULL AND jsonb_typeof(clock) = 'object'),
+     linked AS MATERIALIZED (
+       SELECT c.seq, x.id FROM claimed c, jsonb_array_elements_text(c.attachments) AS token(value),
+         LATERAL (SELECT id FROM attachments WHERE attachments.token = token.value AND report_seq IS NULL LIMIT 1) x),
      attached AS (
-       UPDATE attachments a SET report_seq = c.seq
-       FROM claimed c, jsonb_array_elements_text(c.attachments) AS token(value)
-       WHERE a.token = token.value AND a.report_seq IS NULL),
+       UPDATE attachments a SET report_seq = (SELECT l.seq FROM linked l WHERE l.id = a.id)
+       WHERE a.id = ANY (ARRAY(SELECT id FROM linked))),
      outbound AS (
        INSERT INTO messages (report_seq, direction, channel, notify_key, kind, sealed_text, status)
        SELECT c.seq, 'out', c.channel, o.value->>'notifyKey', o.value->>'kind', o.value->>'sealedText', 'queued'
@@ -497,7 +501,7 @@ export async function markOutboundMany(tx: Queryable, marks: readonly OutboundMa
        UPDATE messages m SET status = u.status, transport_id = COALESCE(u.transport_id, m.transport_id),
          transport_ids = COALESCE(string_to_array(u.transport_id, ' '), m.transport_ids), error = u.error, updated_at = now()
        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(id, status, transport_id, error)
-       WHERE m.id = u.id
+       WHERE m.id = u.id AND m.id = ANY ($1::bigint[])
        RETURNING m.id, m.channel, u.transport_id)
      INSERT INTO outbound_parts (channel, transport_id, message_id)
      SELECT DISTINCT ON (channel, part) channel, part, id
@@ -532,6 +536,9 @@ export interface DeliveryUpdate {
  * wins), since an UPDATE applies one source row per target row. Returns, per receipt, whether it
  * named a message we sent.
  */
+// The UPDATE of messages here (and in markOutboundMany) also names its rows with `id = ANY (…)`: an
+// index condition the planner takes, where a join with a CTE alone let it scan all of messages
+// (test/store/plans.test.ts).
 export async function recordDeliveries(db: Queryable, updates: readonly DeliveryUpdate[]): Promise<('updated' | 'unknown')[]> {
   if (!updates.length) return [];
   const { rows } = await db.query<{ n: string }>(
@@ -553,7 +560,7 @@ export async function recordDeliveries(db: Queryable, updates: readonly Delivery
            ELSE m.status END,
          error = CASE WHEN g.failed THEN 'receipt: ' || g.failed_detail ELSE m.error END,
          updated_at = now()
-       FROM merged g WHERE m.id = g.id RETURNING m.id)
+       FROM merged g WHERE m.id = g.id AND m.id = ANY (ARRAY(SELECT id FROM merged)) RETURNING m.id)
      SELECT n::text FROM matched WHERE id IN (SELECT id FROM updated)`,
     [updates.map((u) => u.channel), updates.map((u) => u.transportId), updates.map((u) => u.state), updates.map((u) => u.detail)]),
   );

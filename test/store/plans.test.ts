@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { intakeContext, receiptsOf, recordDeliveries, replaysOf } from '../../src/store/reports.ts';
+import { fileReports, intakeContext, lockQueuedOutbound, markOutboundMany, receiptsOf, recordDeliveries, replaysOf, type NewReportRow } from '../../src/store/reports.ts';
 import { createTestEnv, type TestEnv } from '../helpers/env.ts';
 
 /**
@@ -23,29 +23,48 @@ beforeAll(async () => {
                 SELECT 'out', 'sms', 'plan_n' || i, 'received', 'x', 'sent' FROM generate_series(1, 5000) i RETURNING id)
      INSERT INTO outbound_parts (channel, transport_id, message_id) SELECT 'sms', 'plan_t' || id, id FROM m`,
   );
+  await db.query(
+    `INSERT INTO attachments (token, filename, content_type, size, sha256, data)
+     SELECT 'att_plan' || lpad(i::text, 20, '0'), 'a.jpg', 'image/jpeg', 1, repeat('0', 64), '\\x00' FROM generate_series(1, 5000) i`,
+  );
 });
+
+let seq = 900_000_000;
+/** A web report as intake files it, naming `tokens` uploaded beforehand. */
+function report(tokens: string[]): NewReportRow {
+  seq += 1;
+  return {
+    channel: 'web', externalId: `plan_report_${seq}`, dedupKey: `web_plan_report_${seq}`, account: null, receivedAt: new Date().toISOString(),
+    seq, trackingId: String(1_000_000_000 + seq), text: 'Jalan rusak', lang: 'id', anonim: false, rahasia: false, incomplete: false,
+    contactHash: null, sealedReporter: null, sealedText: 'x', verification: {}, kind: 'pengaduan', status: 'belum_terverifikasi', resumeStatus: null,
+    events: [{ actor: 'system', type: 'received', data: {} }], clock: null, attachments: tokens,
+    outbound: [{ notifyKey: `plan_out_${seq}`, kind: 'received', sealedText: 'x' }],
+  };
+}
 afterAll(async () => {
   await env?.close();
 });
 
-/** Sequential scans of the two tables so far, as PostgreSQL's statistics count them. */
+/** Sequential scans of the tables so far, as PostgreSQL's statistics count them. */
 async function seqScans(client: pg.PoolClient): Promise<Record<string, number>> {
   // Statistics are published when a backend goes idle: ask this one to publish now.
   await client.query('SELECT pg_stat_force_next_flush()');
   await client.query('SELECT pg_stat_clear_snapshot()');
   const { rows } = await client.query<{ relname: string; seq_scan: string }>(
-    `SELECT relname, seq_scan::text FROM pg_stat_user_tables WHERE relname IN ('inbound_receipts', 'outbound_parts')`,
+    `SELECT relname, seq_scan::text FROM pg_stat_user_tables WHERE relname IN ('inbound_receipts', 'outbound_parts', 'messages', 'attachments')`,
   );
   return Object.fromEntries(rows.map((r) => [r.relname, Number(r.seq_scan)]));
 }
 
 describe('the batch statements find rows by key', () => {
   for (const mode of ['force_generic_plan', 'force_custom_plan']) {
-    it(`never scan inbound_receipts or outbound_parts whole (${mode})`, async () => {
+    it(`never scan receipts, parts, messages or attachments whole (${mode})`, async () => {
       const client = await env.runtime.db.connect();
       try {
         await client.query(`SET plan_cache_mode = ${mode}`);
+        const ids = (await client.query<{ id: string }>(`SELECT id::text FROM messages WHERE notify_key IN ('plan_n1', 'plan_n2', 'plan_n3')`)).rows.map((r) => r.id);
         const before = await seqScans(client);
+        const used: string[] = [];
         const keys = Array.from({ length: 30 }, (_, i) => ({ channel: 'sms', externalId: `plan${i * 7 + 1}` }));
         for (let run = 0; run < 3; run++) {
           expect((await receiptsOf(client, keys)).size).toBe(30);
@@ -53,7 +72,22 @@ describe('the batch statements find rows by key', () => {
           expect((await replaysOf(client, keys)).outcomes).toHaveLength(30);
           const receipts = Array.from({ length: 30 }, (_, i) => ({ channel: 'sms', transportId: `plan_t${i}`, state: 'pending' as const, detail: 'ENROUTE' }));
           await recordDeliveries(client, receipts);
+          await client.query('BEGIN');
+          expect(await lockQueuedOutbound(client, ids)).toEqual([]); // sent already: nothing to lock
+          await client.query('COMMIT');
+          await markOutboundMany(client, ids.map((id) => ({ id, status: 'sent' as const, transportId: `plan_t${id}` })));
+          const tokens = [1, 2, 3].map((i) => `att_plan${String(mode.length * 100 + run * 3 + i).padStart(20, '0')}`);
+          used.push(...tokens);
+          const filed = await fileReports(client, [report([tokens[0]!]), report(tokens.slice(1)), report([])]);
+          expect(filed.claimed.size).toBe(3);
         }
+        // Each file went to the report that named it.
+        const linked = await client.query<{ token: string; text: string }>(
+          'SELECT a.token, r.tracking_id AS text FROM attachments a JOIN reports r ON r.seq = a.report_seq WHERE a.token = ANY($1::text[]) ORDER BY a.token',
+          [used],
+        );
+        expect(linked.rows).toHaveLength(9);
+        expect(new Set(linked.rows.map((r) => r.text)).size).toBe(6);
         expect(await seqScans(client)).toEqual(before);
       } finally {
         client.release();
