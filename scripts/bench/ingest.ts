@@ -51,7 +51,7 @@ import { WORKER_NAMES, startWorkers, type RunningWorkers, type WorkerName } from
 import { DEADLINES_QUEUE } from '../../src/queue/names.ts';
 import { costSections, CostMeter, measureCost, type BatchRow, type PhaseCost } from './costs.ts';
 import {
-  batchListOption, batchSetting, beginBench, benchEnv, deadLetters, describePostgres, describeRedis, numberOption, queueDepths, queuesIdle,
+  analyzeTables, batchListOption, batchSetting, beginBench, benchEnv, deadLetters, describePostgres, describeRedis, numberOption, queueDepths, queuesIdle,
   startBenchServices, startWorkerProcess, TimeoutError, UsageError, type Teardown, type WorkerProcess,
 } from './harness.ts';
 import {
@@ -1046,6 +1046,7 @@ async function main(): Promise<number> {
       const warm = await client.run({ mode: 'saturation', n, inFlight: options.inFlight }, gateway!.url, deadline);
       created += warm.created;
       if (warm.timedOut || !(await gateway!.drain()).ok) throw new TimeoutError('warm-up');
+      await analyzeTables(services.benchUrl!);
     };
     await warmUp(options.warmup);
 

@@ -42,7 +42,7 @@ import { SmscSimulator, type FloodResult, type SubmitRecord } from '../smsc/simu
 import { costSections, CostMeter, measureCost, type BatchRow, type PhaseCost } from './costs.ts';
 import { ensureKannel, startKannel } from './kannel.ts';
 import {
-  batchListOption, batchSetting, beginBench, benchEnv, deadLetters, describeRedis, numberOption, queueDepths, queuesIdle, startBenchServices,
+  analyzeTables, batchListOption, batchSetting, beginBench, benchEnv, deadLetters, describeRedis, numberOption, queueDepths, queuesIdle, startBenchServices,
   startWorkerProcess, Teardown, TimeoutError, type BenchServices, type WorkerProcess,
 } from './harness.ts';
 import { fmtInt, fmtMs, fmtRate, summarize, table, targetsTable, until, type Summary, type TargetRow } from './lib.ts';
@@ -534,6 +534,7 @@ async function main(): Promise<number> {
     await gateway.startWorkers();
     say(`workers ${options.oneProcess ? 'in this process' : `${gateway.worker!.stages.join(', ')} in a second process; notify here`} started; draining the intake run's backlog…`);
     if (!(await gateway.drain())) throw new TimeoutError('drain after intake');
+    await analyzeTables(services.benchUrl!);
     await until(() => sim.submits.length > 0 && performance.now() - (sim.submits[sim.submits.length - 1]?.receivedAt ?? 0) > 300, Math.min(deadline, Date.now() + 5_000), 50);
 
     say(`whole path: ${fmtInt(options.n)} messages…`);

@@ -24,6 +24,11 @@ beforeAll(async () => {
      INSERT INTO outbound_parts (channel, transport_id, message_id) SELECT 'sms', 'plan_t' || id, id FROM m`,
   );
   await db.query(
+    `INSERT INTO reports (seq, tracking_id, channel, text, lang, anonim, rahasia, contact_hash, received_at, incomplete, kind, status, verification)
+     SELECT 800000000 + i, (1000000000 + 800000000 + i)::text, 'sms', 'x', 'id', false, false, 'hash' || (i % 500), now(), false, 'pengaduan', 'belum_terverifikasi', '{}'
+     FROM generate_series(1, 5000) i`,
+  );
+  await db.query(
     `INSERT INTO attachments (token, filename, content_type, size, sha256, data)
      SELECT 'att_plan' || lpad(i::text, 20, '0'), 'a.jpg', 'image/jpeg', 1, repeat('0', 64), '\\x00' FROM generate_series(1, 5000) i`,
   );
@@ -51,7 +56,7 @@ async function seqScans(client: pg.PoolClient): Promise<Record<string, number>> 
   await client.query('SELECT pg_stat_force_next_flush()');
   await client.query('SELECT pg_stat_clear_snapshot()');
   const { rows } = await client.query<{ relname: string; seq_scan: string }>(
-    `SELECT relname, seq_scan::text FROM pg_stat_user_tables WHERE relname IN ('inbound_receipts', 'outbound_parts', 'messages', 'attachments')`,
+    `SELECT relname, seq_scan::text FROM pg_stat_user_tables WHERE relname IN ('inbound_receipts', 'outbound_parts', 'messages', 'attachments', 'reports')`,
   );
   return Object.fromEntries(rows.map((r) => [r.relname, Number(r.seq_scan)]));
 }
@@ -68,7 +73,9 @@ describe('the batch statements find rows by key', () => {
         const keys = Array.from({ length: 30 }, (_, i) => ({ channel: 'sms', externalId: `plan${i * 7 + 1}` }));
         for (let run = 0; run < 3; run++) {
           expect((await receiptsOf(client, keys)).size).toBe(30);
-          expect((await intakeContext(client, { contactHashes: ['nobody'], since: new Date(0), receipts: keys })).known.size).toBe(30);
+          const context = await intakeContext(client, { contactHashes: ['nobody', 'hash1', 'hash2'], since: new Date(0), receipts: keys });
+          expect(context.known.size).toBe(30);
+          expect(context.recent.get('hash1')).toHaveLength(10);
           expect((await replaysOf(client, keys)).outcomes).toHaveLength(30);
           const receipts = Array.from({ length: 30 }, (_, i) => ({ channel: 'sms', transportId: `plan_t${i}`, state: 'pending' as const, detail: 'ENROUTE' }));
           await recordDeliveries(client, receipts);
