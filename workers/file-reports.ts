@@ -1,3 +1,4 @@
+import { STORED_NOT_SENT } from '../src/core/channel.ts';
 import { ADDENDA_ONLY, normalizeAddress, type InboundMessage } from '../src/core/inbound.ts';
 import { renderNotification, type NotificationKind } from '../src/core/notifications.ts';
 import { STATUS_LABELS, type ReportStatus } from '../src/core/report.ts';
@@ -260,7 +261,7 @@ function prepare(
       link: `${deps.config.publicUrl.replace(/\/$/, '')}/lapor/${trackingId}`,
       ...vars,
     });
-    return { notifyKey: `n_${trackingId}_${kind}`, kind, sealedText: keys.seal('thread', rendered) };
+    return { notifyKey: `n_${trackingId}_${kind}`, kind, sealedText: keys.seal('thread', rendered), stored: STORED_NOT_SENT.has(message.channel) };
   };
   // A report refused at once is answered once, with why: a spammer is not told twice that the
   // address is read, and a mail loop has one message fewer to feed on.

@@ -37,6 +37,13 @@ export interface OutboundMessage {
   lang: Lang;
 }
 
+/**
+ * Channels whose notifications are read where they are kept — the web's status page — rather than
+ * sent: intake writes them as 'stored' in the commit that files the report, with no notify job
+ * (which only ever marked them so: half the jobs and statements of a web report).
+ */
+export const STORED_NOT_SENT: ReadonlySet<ChannelId> = new Set<ChannelId>(['web']);
+
 export interface SendResult {
   /** `sent`: handed to the provider; `stored`: the channel is the status page itself. */
   status: 'sent' | 'stored';

@@ -121,16 +121,21 @@ export interface NewReportRow {
   clock: { workingDays: number; dueAt: string | null; pausedAt: string | null; remaining: number | null } | null;
   /** Attachment tokens uploaded beforehand (web form), linked to the report. */
   attachments: string[];
-  /** Notifications to the reporter, written as 'queued' outbound rows: the outbox the notify stage sends. */
-  outbound: { notifyKey: string; kind: string; sealedText: string }[];
+  /**
+   * Notifications to the reporter, written as 'queued' outbound rows: the outbox the notify stage
+   * sends. `stored`: a channel whose notifications are read where they are kept (the web's status
+   * page) writes them done, and no notify job follows.
+   */
+  outbound: { notifyKey: string; kind: string; sealedText: string; stored?: boolean }[];
 }
 
 /**
  * Files new reports in ONE statement (one round trip, one commit, whatever their number): each
  * receipt is claimed with ON CONFLICT DO NOTHING, and only the reports whose receipt was claimed get
  * their reporter, report, first thread message, events, verification clock, attachments and
- * outbound notifications. What was claimed is read back from RETURNING: a message whose receipt
- * existed (a replay, or a race with another worker) wrote nothing.
+ * outbound notifications (`outbound` returns the rows left for the notify stage to send). What was
+ * claimed is read back from RETURNING: a message whose receipt existed (a replay, or a race with
+ * another worker) wrote nothing.
  *
  * Rows travel as one jsonb parameter (jsonb_to_recordset), so the SQL text is the same for any
  * batch and nested lists (events, notifications) need no flattening. Foreign keys are checked at the
@@ -182,11 +187,12 @@ export async function fileReports(db: Queryable, rows: readonly NewReportRow[]):
        WHERE a.id = ANY (ARRAY(SELECT id FROM linked))),
      outbound AS (
        INSERT INTO messages (report_seq, direction, channel, notify_key, kind, sealed_text, status)
-       SELECT c.seq, 'out', c.channel, o.value->>'notifyKey', o.value->>'kind', o.value->>'sealedText', 'queued'
+       SELECT c.seq, 'out', c.channel, o.value->>'notifyKey', o.value->>'kind', o.value->>'sealedText',
+              CASE WHEN (o.value->>'stored')::boolean THEN 'stored' ELSE 'queued' END
        FROM claimed c, jsonb_array_elements(c.outbound) WITH ORDINALITY AS o(value, k) ORDER BY c.n, o.k
-       ON CONFLICT (notify_key) DO NOTHING RETURNING id::text, channel)
+       ON CONFLICT (notify_key) DO NOTHING RETURNING id::text, channel, status)
      SELECT (SELECT array_agg(channel || ' ' || "externalId") FROM claimed) AS claimed,
-            (SELECT json_agg(json_build_object('id', id, 'channel', channel) ORDER BY id) FROM outbound) AS outbound`,
+            (SELECT json_agg(json_build_object('id', id, 'channel', channel) ORDER BY id) FROM outbound WHERE status = 'queued') AS outbound`,
     [JSON.stringify(rows.map((row, n) => ({ n, ...row })))]),
   );
   return { claimed: new Set(result[0]!.claimed ?? []), outbound: result[0]!.outbound ?? [] };

@@ -102,6 +102,23 @@ describe('messages that arrive together', () => {
     expect([...(batches[0]!.data as { ids: string[] }).ids].sort()).toEqual([...ids].sort());
   });
 
+  it('from the web are answered on the status page in the commit that files them: no notify job', async () => {
+    const inputs: InboundMessageInput[] = Array.from({ length: 5 }, (_, i) => {
+      const id = randomBytes(6).toString('hex');
+      return { channel: 'web', account: 'web', externalId: `w${id}`, dedupKey: `web_w${id}`, text: complaint(50 + i), receivedAt: new Date().toISOString(), form: { anonim: false, rahasia: false } };
+    });
+    const outcome = await createIntakeProcessor(env.runtime)(batchJob(inputs.map(entry)));
+    expect(outcome).toMatch(/new_report/);
+    const { rows } = await env.runtime.db.query<{ status: string; kind: string }>(
+      `SELECT m.status, m.kind FROM inbound_receipts i JOIN messages m ON m.report_seq = i.report_seq AND m.direction = 'out'
+       WHERE i.channel = 'web' AND i.external_id = ANY($1)`,
+      [inputs.map((m) => m.externalId)],
+    );
+    expect(rows).toEqual(inputs.map(() => ({ status: 'stored', kind: 'received' })));
+    const webJobs = await env.runtime.queues.notify.get('web')!.getJobs(['waiting', 'delayed', 'prioritized', 'active', 'completed']);
+    expect(webJobs).toEqual([]);
+  });
+
   it('are stored once when the same message comes twice in one flush, and a redelivery within the window is a duplicate', async () => {
     const message = sms(complaint(100));
     const results = await Promise.all([message, message, sms(complaint(101))].map((m) => env.runtime.queues.enqueueInbound(m, 60_000)));
