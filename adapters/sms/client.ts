@@ -3,7 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import smpp, { type PDU } from 'smpp';
 import type { Logger } from 'pino';
-import { COMMAND, HEADER_LENGTH, STATUS, encodeResponse, parseDataSm, parseDeliverSm, readHeader, type DeliverSm } from './pdu.ts';
+import { COMMAND, HEADER_LENGTH, STATUS, encodeResponse, encodeSubmitSm, parseDataSm, parseDeliverSm, parseSubmitSmResp, readHeader, type DeliverSm, type SubmitSm } from './pdu.ts';
 
 /**
  * The only file that imports `smpp`. It wraps the package's Session to fix its known traps
@@ -135,7 +135,9 @@ class FramedSession extends smpp.Session {
   }
 }
 
-type Pending = { command: string; resolve: (pdu: PDU) => void; reject: (err: Error) => void; timer: NodeJS.Timeout; sentAt: number };
+/** A response as a request's caller sees it: the library's PDU, or for submit_sm only its message_id (parsed here). */
+type Response = { readonly message_id?: unknown; readonly [field: string]: unknown };
+type Pending = { command: string; resolve: (response: Response) => void; reject: (err: Error) => void; timer: NodeJS.Timeout; sentAt: number };
 
 export type ClientState = 'idle' | 'connecting' | 'bound' | 'backoff' | 'stopped';
 
@@ -302,6 +304,13 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
       if (this.listenerCount('deliver') === 0) writeCorked(session.socket, encodeResponse(responseId, STATUS.ESME_RX_T_APPN, head.sequence));
       return;
     }
+    if (head.commandId === COMMAND.submit_sm_resp) {
+      // Every reply segment's answer: read here, not by the library's parser (see encodeSubmitSm).
+      const parsed = parseSubmitSmResp(frame);
+      if (!parsed.ok) this.log.warn({ smsc: this.account.id, reason: parsed.reason }, 'malformed submit_sm_resp');
+      this.answer(head.sequence, head.commandStatus, false, { message_id: parsed.ok ? parsed.value : '' });
+      return;
+    }
     let pdu: PDU;
     try {
       pdu = new smpp.PDU(frame);
@@ -312,18 +321,7 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
       return;
     }
     if (pdu.isResponse()) {
-      const nack = pdu.command === 'generic_nack';
-      const pending = this.pending.get(pdu.sequence_number);
-      if (pending) {
-        this.pending.delete(pdu.sequence_number);
-        clearTimeout(pending.timer);
-        if (pending.command === 'submit_sm') this.lastSubmitAnswerAt = Date.now();
-        if (nack) pending.reject(new SmppNackError(pending.command, pdu.command_status));
-        else if (pdu.command_status !== 0) pending.reject(new SmppStatusError(pending.command, pdu.command_status));
-        else pending.resolve(pdu);
-      }
-      // Unsolicited ones (a sequence we never sent, or 0) count too: they are the same symptom.
-      if (nack) this.countNack(pdu.command_status);
+      this.answer(pdu.sequence_number, pdu.command_status, pdu.command === 'generic_nack', pdu);
       return;
     }
     switch (pdu.command) {
@@ -346,6 +344,21 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
         // alert_notification, outbind…: nothing the gateway uses; say so rather than stay silent.
         writeCorked(session.socket, encodeResponse(COMMAND.generic_nack, STATUS.ESME_RINVCMDID, head.sequence));
     }
+  }
+
+  /** Settles the request a response (or generic_nack) answers. */
+  private answer(sequence: number, status: number, nack: boolean, response: Response): void {
+    const pending = this.pending.get(sequence);
+    if (pending) {
+      this.pending.delete(sequence);
+      clearTimeout(pending.timer);
+      if (pending.command === 'submit_sm') this.lastSubmitAnswerAt = Date.now();
+      if (nack) pending.reject(new SmppNackError(pending.command, status));
+      else if (status !== 0) pending.reject(new SmppStatusError(pending.command, status));
+      else pending.resolve(response);
+    }
+    // Unsolicited ones (a sequence we never sent, or 0) count too: they are the same symptom.
+    if (nack) this.countNack(status);
   }
 
   /** generic_nack storm detection: `nackStormCount` within the sliding `nackStormWindowMs` end the session. */
@@ -406,15 +419,26 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
   }
 
   /** Sends a request and resolves with its response; times out, and is rejected if the session ends. */
-  request(command: string, fields: Record<string, unknown>): Promise<PDU> {
+  request(command: string, fields: Record<string, unknown>): Promise<Response> {
+    return this.send(command, (sequence) => new smpp.PDU(command, { ...fields, sequence_number: sequence }).toBuffer());
+  }
+
+  /** Sends the PDU `encode` makes for the next sequence number; resolves with its response, as `request`. */
+  private send(command: string, encode: (sequence: number) => Buffer): Promise<Response> {
     const session = this.session;
     if (!session || !session.socket.writable) return Promise.reject(new SmppClosedError('not connected'));
     this.sequence = this.sequence >= 0x7fffffff ? 1 : this.sequence + 1;
-    const pdu = new smpp.PDU(command, { ...fields, sequence_number: this.sequence });
+    const sequence = this.sequence;
+    let bytes: Buffer;
+    try {
+      bytes = encode(sequence);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return new Promise((resolve, reject) => {
       const sentAt = Date.now();
       const timer = setTimeout(() => {
-        this.pending.delete(pdu.sequence_number);
+        this.pending.delete(sequence);
         reject(new SmppTimeoutError(command, this.timings.requestTimeoutMs));
         // A stalled submit path: nothing submitted since this one was sent has been answered either.
         if (command === 'submit_sm' && this.session === session && this.stateValue === 'bound' && this.lastSubmitAnswerAt < sentAt) {
@@ -422,9 +446,8 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
           this.endSession('submit_sm unanswered');
         }
       }, this.timings.requestTimeoutMs);
-      this.pending.set(pdu.sequence_number, { command, resolve, reject, timer, sentAt });
-      corkForTick(session.socket);
-      session.send(pdu);
+      this.pending.set(sequence, { command, resolve, reject, timer, sentAt });
+      writeCorked(session.socket, bytes);
     });
   }
 
@@ -432,12 +455,12 @@ export class SmppClient extends EventEmitter<SmppClientEvents> {
    * submit_sm within the account's window (responses outstanding) and TPS. Resolves with the SMSC's
    * message_id; rejects with SmppStatusError (e.g. ESME_RTHROTTLED), SmppTimeoutError or SmppClosedError.
    */
-  async submit(fields: Record<string, unknown>): Promise<string> {
+  async submit(sm: SubmitSm): Promise<string> {
     if (this.stateValue !== 'bound') throw new SmppClosedError(`not bound (${this.stateValue})`);
     await this.acquireWindow();
     try {
       await this.paceTps();
-      const response = await this.request('submit_sm', fields);
+      const response = await this.send('submit_sm', (sequence) => encodeSubmitSm(sm, sequence));
       return typeof response.message_id === 'string' ? response.message_id : '';
     } finally {
       this.releaseWindow(false);

@@ -2,7 +2,7 @@ import { SendError } from '../../src/core/errors.ts';
 import type { OutboundMessage, SendResult } from '../../src/core/channel.ts';
 import { SmppClosedError, SmppNackError, SmppStatusError, SmppTimeoutError, type SmppClient } from './client.ts';
 import { encodeSms } from './encoding.ts';
-import { STATUS } from './pdu.ts';
+import { STATUS, UDHI } from './pdu.ts';
 import type { SmsSettings } from './config.ts';
 
 /** How long to hold an account's submits after the SMSC says it is throttling or its queue is full. */
@@ -27,16 +27,12 @@ export async function sendSms(client: SmppClient, settings: SmsSettings, message
     try {
       ids.push(
         await client.submit({
-          source_addr_ton: 3, // network-specific: a short code
-          source_addr_npi: 0,
-          source_addr: shortCode,
-          dest_addr_ton: 1,
-          dest_addr_npi: 1,
-          destination_addr: destination,
-          esm_class: encoded.udh ? 0x40 : 0,
-          data_coding: encoded.dataCoding,
-          registered_delivery: 1,
-          short_message: segment,
+          source: { ton: 3, npi: 0, addr: shortCode }, // network-specific: a short code
+          destination: { ton: 1, npi: 1, addr: destination },
+          esmClass: encoded.udh ? UDHI : 0,
+          dataCoding: encoded.dataCoding,
+          registeredDelivery: 1,
+          shortMessage: segment,
         }),
       );
     } catch (err) {

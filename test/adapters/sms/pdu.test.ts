@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { classifyDeliver, joinParts, msisdnOf, previousDedupKey, toInboundMessage } from '../../../adapters/sms/inbound.ts';
-import { COMMAND, STATUS, TLV, parseDataSm, parseDeliverSm } from '../../../adapters/sms/pdu.ts';
+import smpp from 'smpp';
+import { COMMAND, STATUS, TLV, encodeResponse, encodeSubmitSm, parseDataSm, parseDeliverSm, parseSubmitSmResp } from '../../../adapters/sms/pdu.ts';
 
 /** Builds a deliver_sm by hand, byte by byte as SMPP 3.4 §4.6.1 lays it out. */
 function deliverSm(fields: {
@@ -59,6 +60,55 @@ function dataSm(fields: { source?: string; esmClass?: number; payload?: Uint8Arr
   header.writeUInt32BE(11, 12);
   return Buffer.concat([header, body]);
 }
+
+describe('encodeSubmitSm', () => {
+  const digits = (min: number, max: number) => fc.stringMatching(new RegExp(`^[0-9]{${min},${max}}$`));
+  it('writes the same octets as the smpp package for every reply the gateway sends', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          source: fc.record({ ton: fc.constantFrom(0, 1, 3, 5), npi: fc.constantFrom(0, 1), addr: digits(3, 20) }),
+          destination: fc.record({ ton: fc.constantFrom(0, 1), npi: fc.constantFrom(0, 1), addr: digits(8, 20) }),
+          esmClass: fc.constantFrom(0, 0x40),
+          dataCoding: fc.constantFrom(0, 8),
+          registeredDelivery: fc.constantFrom(0, 1),
+          shortMessage: fc.uint8Array({ minLength: 0, maxLength: 254 }),
+        }),
+        fc.integer({ min: 1, max: 0x7fffffff }),
+        (sm, sequence) => {
+          const theirs = new smpp.PDU('submit_sm', {
+            sequence_number: sequence,
+            source_addr_ton: sm.source.ton, source_addr_npi: sm.source.npi, source_addr: sm.source.addr,
+            dest_addr_ton: sm.destination.ton, dest_addr_npi: sm.destination.npi, destination_addr: sm.destination.addr,
+            esm_class: sm.esmClass, data_coding: sm.dataCoding, registered_delivery: sm.registeredDelivery,
+            short_message: Buffer.from(sm.shortMessage),
+          }).toBuffer();
+          expect(encodeSubmitSm(sm, sequence).equals(theirs)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses an address or a short_message SMPP cannot carry', () => {
+    const sm = { source: { ton: 3, npi: 0, addr: '1708' }, destination: { ton: 1, npi: 1, addr: '6281290417736' }, esmClass: 0, dataCoding: 0, registeredDelivery: 1, shortMessage: new Uint8Array(10) };
+    expect(() => encodeSubmitSm({ ...sm, destination: { ton: 1, npi: 1, addr: '6'.repeat(21) } }, 1)).toThrow(/address/);
+    expect(() => encodeSubmitSm({ ...sm, shortMessage: new Uint8Array(255) }, 1)).toThrow(/short_message/);
+  });
+});
+
+describe('parseSubmitSmResp', () => {
+  it("reads the SMSC's message id, an error without a body, and refuses a malformed one", () => {
+    const ok = new smpp.PDU('submit_sm_resp', { sequence_number: 7, message_id: 'abc-123' }).toBuffer();
+    expect(parseSubmitSmResp(ok)).toEqual({ ok: true, value: 'abc-123' });
+    expect(parseSubmitSmResp(encodeResponse(COMMAND.generic_nack, STATUS.ESME_RTHROTTLED, 7))).toEqual({ ok: true, value: '' });
+    const unterminated = Buffer.concat([ok.subarray(0, ok.length - 1)]);
+    unterminated.writeUInt32BE(unterminated.length, 0);
+    expect(parseSubmitSmResp(unterminated)).toMatchObject({ ok: false });
+    const tooLong = Buffer.concat([ok.subarray(0, 16), Buffer.from('x'.repeat(70)), Buffer.from([0])]);
+    expect(parseSubmitSmResp(tooLong)).toMatchObject({ ok: false, reason: expect.stringContaining('message_id') });
+  });
+});
 
 describe('parseDataSm', () => {
   it('reads the addresses and the text from message_payload, in deliver_sm’s shape', () => {
