@@ -16,7 +16,8 @@ const THROTTLE_PAUSE_MS = 1_000;
 export async function sendSms(client: SmppClient, settings: SmsSettings, message: OutboundMessage, shortCode: string): Promise<SendResult> {
   if (!message.to) throw new SendError('invalid_recipient', 'sms: no number to send to');
   const destination = message.to.replace(/[^0-9]/g, '');
-  if (destination.length < 8) throw new SendError('invalid_recipient', 'sms: not a phone number');
+  // SMPP carries at most 20 digits (destination_addr, §4.4.1); E.164 numbers have at most 15.
+  if (destination.length < 8 || destination.length > 20) throw new SendError('invalid_recipient', 'sms: not a phone number');
   const encoded = encodeSms(message.text, {
     transliterate: settings.transliterate,
     maxSegments: settings.maxSegments,

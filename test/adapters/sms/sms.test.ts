@@ -231,6 +231,13 @@ describe('permanent send errors', () => {
     const retried = sim.submits.filter((s) => s.index > refused.index && s.to === refused.to && s.text === refused.text);
     expect(retried).toEqual([]);
   });
+
+  it('refuses a number SMPP cannot carry (over 20 digits) without sending anything', async () => {
+    const sms = env.runtime.adapters.get('sms')!;
+    const message = { key: 'n_long_number', text: 'Laporan Anda diterima.', to: `+62${'8'.repeat(19)}`, replyContext: {}, kind: undefined, privacy: 'public' as const, lang: 'id' as const, trackingId: undefined };
+    await expect(sms.send(message)).rejects.toMatchObject({ code: 'invalid_recipient', retryable: false });
+    expect(sim.submits.filter((s) => s.to.includes('8'.repeat(19)))).toEqual([]);
+  });
 });
 
 describe('one live bind per SMSC account', () => {
