@@ -753,6 +753,12 @@ interface RssTrack {
   start?: number;
   end?: number;
   max: number;
+  /**
+   * The lowest samples from 10 to 20 % of the soak and from 90 % to the end (the drain included): a
+   * heap that saw-tooths with V8's collections is better compared low to low than by one sample each.
+   */
+  lowEarly?: number;
+  lowLate?: number;
 }
 
 interface SoakResult {
@@ -809,6 +815,8 @@ async function soak(args: {
       if (!track || rss === undefined) continue;
       track.max = Math.max(track.max, rss);
       if (track.start === undefined && sent >= 0.1 * expected) track.start = rss;
+      if (sent >= 0.1 * expected && sent < 0.2 * expected) track.lowEarly = Math.min(track.lowEarly ?? rss, rss);
+      if (final || sent >= 0.9 * expected) track.lowLate = Math.min(track.lowLate ?? rss, rss);
       if (final) track.end = rss;
     }
     samples++;
@@ -1343,6 +1351,10 @@ function printSoak(out: string[], soak: SoakResult | undefined): void {
   out.push(`soak: ${fmtInt(soak.sent)} of ${fmtInt(soak.planned)} reports sent at ${fmtRate(soak.rate)} asked (80 % of saturation), offered ${fmtRate(soak.offeredPerSecond)}, persisted ${fmtRate(soak.persistedPerSecond)}; ${soak.elapsedS.toFixed(0)} s${soak.stoppedAtTimeout ? ' — STOPPED at --timeout' : ''}`);
   out.push(`soak: ${fmtInt(soak.created)} created (201), ${fmtInt(soak.persisted)} seen persisted, ${fmtInt(soak.rowsAdded)} rows added; ${soak.deadLetters} dead letters (failed jobs in the queues); backlog ${soak.drained ? 'drained' : 'NOT drained'}${Object.keys(soak.errors).length ? `; errors ${Object.entries(soak.errors).map(([k, v]) => `${k}×${v}`).join(' ')}` : ''}`);
   out.push(`soak: ${[rss('gateway process', soak.gateway), rss('worker process', soak.worker)].filter(Boolean).join('; ')} — start = the first sample after 10 % of the soak, end = after the drain; ${soak.samples} samples, one every 2 s`);
+  const lows = (name: string, t: RssTrack | undefined) =>
+    t?.lowEarly && t.lowLate !== undefined ? `${name} ${fmtBytes(t.lowEarly)} → ${fmtBytes(t.lowLate)} (${t.lowLate >= t.lowEarly ? '+' : ''}${((100 * (t.lowLate - t.lowEarly)) / t.lowEarly).toFixed(1)} %)` : '';
+  const low = [lows('gateway', soak.gateway), lows('worker', soak.worker)].filter(Boolean);
+  if (low.length) out.push(`soak: lowest RSS from 10 to 20 % of the soak → from 90 % to the end: ${low.join('; ')} (the heap saw-tooths with V8's collections; the verdict below keeps start → end)`);
   out.push('soak: the gateway process also holds the load client thread (its per-request state is not kept in the soak)');
 }
 
