@@ -79,10 +79,11 @@ export function reportRoutes(deps: HttpDeps): FastifyPluginAsyncZod {
       async (req, reply) => {
         const body = req.body;
         const key = req.headers['idempotency-key'];
-        const fingerprint = createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22);
         const idemRedisKey = key
           ? `${config.queue.prefix}:idem:web:${createHash('sha256').update(key).digest('base64url')}`
           : undefined;
+        // Only a request with an Idempotency-Key is compared with an earlier one.
+        const fingerprint = key ? createHash('sha256').update(JSON.stringify(body)).digest('base64url').slice(0, 22) : '';
 
         let trackingId: string | undefined;
         let replayed = false;
