@@ -13,7 +13,7 @@ import { createDeliverySink } from './deliveries.ts';
 import { DataKeys } from './core/crypto.ts';
 import { TrackingIdCodec } from './core/tracking-id.ts';
 import { loadKeys } from './local/keys.ts';
-import { StartupError } from './local/services.ts';
+import { StartupError, reservePort } from './local/services.ts';
 import { attachLocalStores } from './local/shared.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { Queues } from './queue/queues.ts';
@@ -139,6 +139,8 @@ function checkClusterSettings(config: Config): void {
 async function localServices(config: Config, log: Logger, closers: (() => Promise<void>)[], role: string) {
   if (config.redisUrl && config.databaseUrl) return {};
   const dataDir = resolve(config.dataDir);
+  // Our own HTTP port is not free for a local service, though nothing listens on it yet.
+  reservePort(config.port);
   const stores = await attachLocalStores({
     dataDir,
     redis: !config.redisUrl,

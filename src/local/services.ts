@@ -17,7 +17,30 @@ export interface LocalService {
   stop(): Promise<void>;
 }
 
+/**
+ * Ports this process must not hand out: the ones it handed out already (a service starts a moment
+ * after its port is chosen, so two choices in a row could meet) and the ones it will listen on
+ * itself. The HTTP port is chosen by whoever starts the gateway, and a local PostgreSQL given the
+ * same port once made `npm start` fail with EADDRINUSE in a CI run.
+ */
+const reservedPorts = new Set<number>();
+
+export function reservePort(port: number): void {
+  reservedPorts.add(port);
+}
+
+/** A loopback port nothing listens on now, and not reserved (after 20 tries, any free one). */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await anyFreePort();
+    if (!reservedPorts.has(port) || attempt >= 20) {
+      reservedPorts.add(port);
+      return port;
+    }
+  }
+}
+
+function anyFreePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const server = createServer();
     server.unref();
